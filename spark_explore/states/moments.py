@@ -1,0 +1,153 @@
+"""MomentsState: exact counts, extremes and central moments of a block of numeric columns."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from spark_explore.states import _algebra
+from spark_explore.states._codec import Fields
+from spark_explore.states.base import State
+from spark_explore.states.batch import Batch
+
+#: How the exact minimum and maximum of a column are kept: not at all (floats, whose float64
+#: extremes are already exact), as Python ints (integers, dates, timestamps) or as decimals.
+EXACT_KINDS = ("", "int", "decimal")
+
+_COUNTS = ("nan", "posinf", "neginf", "zeros", "negatives")
+
+
+class MomentsState(State):
+    """Counts, finite extremes and central moments M2..M4 of k numeric columns.
+
+    Null and NaN are counted apart, as are +inf and -inf; the moments, zeros, negatives and
+    float extremes are over finite values only. Columns whose exact kind is ``"int"`` or
+    ``"decimal"`` also keep their extremes exactly (a bigint near 2**63 or a decimal(38, 0)
+    does not survive a float64 round trip).
+
+    Parameters
+    ----------
+    slots
+        Names of the batch columns this state reads.
+    exact
+        One entry of :data:`EXACT_KINDS` per slot.
+    """
+
+    kind = "moments"
+
+    def __init__(self, slots: tuple[str, ...], exact: tuple[str, ...] | None = None) -> None:
+        self.slots = tuple(slots)
+        self.exact = tuple(exact) if exact is not None else ("",) * len(self.slots)
+        if len(self.exact) != len(self.slots) or set(self.exact) - set(EXACT_KINDS):
+            raise ValueError(f"`exact` must give one of {EXACT_KINDS} per slot")
+        k = len(self.slots)
+        self.moments = _algebra.Moments.zeros(k)
+        self.counts = {name: np.zeros(k, dtype=np.int64) for name in _COUNTS}
+        self.fmin = np.full(k, np.inf)
+        self.fmax = np.full(k, -np.inf)
+        self.exact_min: list[Any] = [None] * k
+        self.exact_max: list[Any] = [None] * k
+
+    @classmethod
+    def empty(cls, slots: tuple[str, ...], exact: tuple[str, ...] | None = None) -> MomentsState:
+        """The identity element for these columns."""
+        return cls(slots, exact)
+
+    @property
+    def n(self) -> int:
+        """Non-null values absorbed (finite, NaN and infinite), over all columns."""
+        non_finite = self.counts["nan"] + self.counts["posinf"] + self.counts["neginf"]
+        return int(self.moments.n.sum() + non_finite.sum())
+
+    def update(self, batch: Batch) -> None:
+        """Absorb the batch's values of this state's slots (vectorised over columns)."""
+        if not self.slots or batch.num_rows == 0:
+            return
+        values, finite = batch.float_matrix(self.slots)
+        null_counts = np.array([batch.column(s).null_count for s in self.slots])
+        with np.errstate(invalid="ignore"):
+            counts = {
+                "nan": np.isnan(values).sum(axis=0) - null_counts,
+                "posinf": (values == np.inf).sum(axis=0),
+                "neginf": (values == -np.inf).sum(axis=0),
+                "zeros": (values == 0).sum(axis=0),
+                "negatives": (finite & (values < 0)).sum(axis=0),
+            }
+        for name, value in counts.items():
+            self.counts[name] += value
+        self.fmin = np.minimum(self.fmin, np.where(finite, values, np.inf).min(axis=0))
+        self.fmax = np.maximum(self.fmax, np.where(finite, values, -np.inf).max(axis=0))
+        batch_moments = _algebra.batch_moments(values, finite)
+        self.moments = _algebra.merge_moments(self.moments, batch_moments)
+        for j, slot in enumerate(self.slots):
+            if self.exact[j]:
+                low, high = _exact_extremes(batch.column(slot))
+                self._absorb_exact(j, low, high)
+
+    def _absorb_exact(self, j: int, low: Any, high: Any) -> None:
+        if low is None:
+            return
+        if self.exact_min[j] is None or low < self.exact_min[j]:
+            self.exact_min[j] = low
+        if self.exact_max[j] is None or high > self.exact_max[j]:
+            self.exact_max[j] = high
+
+    def _merge_key(self) -> Any:
+        return (self.slots, self.exact)
+
+    def _merge_in_place(self, other: MomentsState) -> None:
+        self.moments = _algebra.merge_moments(self.moments, other.moments)
+        for name in _COUNTS:
+            self.counts[name] = self.counts[name] + other.counts[name]
+        self.fmin = np.minimum(self.fmin, other.fmin)
+        self.fmax = np.maximum(self.fmax, other.fmax)
+        for j in range(len(self.slots)):
+            self._absorb_exact(j, other.exact_min[j], other.exact_max[j])
+
+    def _fields(self) -> Fields:
+        fields: Fields = {"slots": list(self.slots), "exact": list(self.exact)}
+        fields.update({f"m_{name}": value for name, value in self.moments._asdict().items()})
+        fields.update({f"count_{name}": value for name, value in self.counts.items()})
+        fields["fmin"], fields["fmax"] = self.fmin, self.fmax
+        fields["exact_min"] = [_text(v) for v in self.exact_min]
+        fields["exact_max"] = [_text(v) for v in self.exact_max]
+        return fields
+
+    @classmethod
+    def _from_fields(cls, fields: Fields) -> MomentsState:
+        state = cls(tuple(fields["slots"]), tuple(fields["exact"]))
+        state.moments = _algebra.Moments(
+            *(fields[f"m_{name}"] for name in _algebra.Moments._fields)
+        )
+        state.counts = {name: fields[f"count_{name}"] for name in _COUNTS}
+        state.fmin, state.fmax = fields["fmin"], fields["fmax"]
+        state.exact_min = [_parse(t, k) for t, k in zip(fields["exact_min"], state.exact)]
+        state.exact_max = [_parse(t, k) for t, k in zip(fields["exact_max"], state.exact)]
+        return state
+
+    def column_index(self, slot: str) -> int:
+        """Position of a slot in this state's arrays."""
+        return self.slots.index(slot)
+
+
+def _exact_extremes(array: pa.Array) -> tuple[Any, Any]:
+    """Exact minimum and maximum of an integer, decimal, date or timestamp array."""
+    kind = array.type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind) or pa.types.is_duration(kind):
+        array = array.cast(pa.int64() if not pa.types.is_date32(kind) else pa.int32())
+    result = pc.min_max(array)
+    return result["min"].as_py(), result["max"].as_py()
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _parse(text: str, exact_kind: str) -> Any:
+    if not text:
+        return None
+    return int(text) if exact_kind == "int" else Decimal(text)

@@ -1,0 +1,76 @@
+"""CoMomentState: pairwise-complete correlations against numpy, and the merge laws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spark_explore.states.base import State
+from spark_explore.states.batch import Batch
+from spark_explore.states.comoments import CoMomentState
+
+
+def _state(matrix: np.ndarray) -> CoMomentState:
+    names = tuple(f"c{j}" for j in range(matrix.shape[1]))
+    state = CoMomentState(names)
+    state.update(Batch(pa.RecordBatch.from_pydict({n: matrix[:, j] for j, n in enumerate(names)})))
+    return state
+
+
+def _pairwise_reference(matrix: np.ndarray) -> np.ndarray:
+    k = matrix.shape[1]
+    r = np.full((k, k), np.nan)
+    for i in range(k):
+        for j in range(k):
+            both = np.isfinite(matrix[:, i]) & np.isfinite(matrix[:, j])
+            if both.sum() >= 2 and matrix[both, i].std() > 0 and matrix[both, j].std() > 0:
+                r[i, j] = np.corrcoef(matrix[both, i], matrix[both, j])[0, 1]
+    return r
+
+
+def test_pairwise_complete_correlation_matches_numpy() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(4000, 1))
+    x = base + rng.normal(scale=[0.1, 1.0, 5.0, 0.5], size=(4000, 4)) + [1e6, 0, -3, 1e-3]
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[rng.random(x.shape) < 0.01] = np.inf
+    state = _state(x)
+    np.testing.assert_allclose(state.correlation(), _pairwise_reference(x), rtol=1e-9)
+    finite = np.isfinite(x)
+    np.testing.assert_array_equal(state.comoments.n, finite.T.astype(int) @ finite.astype(int))
+
+
+def test_constant_column_correlation_is_undefined_not_noise() -> None:
+    rng = np.random.default_rng(4)
+    x = np.column_stack([np.full(500, 0.1), rng.normal(size=500)])
+    r = _state(x).correlation()
+    assert np.isnan(r[0, 1]) and np.isnan(r[0, 0]) and r[1, 1] == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(*[st.one_of(st.floats(-1e3, 1e3), st.just(np.nan))] * 3),
+        min_size=0,
+        max_size=50,
+    ),
+    cut=st.integers(0, 50),
+)
+def test_merge_of_a_split_equals_the_whole(data, cut) -> None:
+    x = np.array(data, dtype=float).reshape(-1, 3)
+    cut = min(cut, len(x))
+    whole = _state(x)
+    merged = _state(x[:cut]).merge(_state(x[cut:]))
+    np.testing.assert_array_equal(merged.comoments.n, whole.comoments.n)
+    for name in ("mean", "m2", "c"):
+        got, want = getattr(merged.comoments, name), getattr(whole.comoments, name)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-7)
+
+
+def test_round_trip_through_bytes() -> None:
+    state = _state(np.arange(12.0).reshape(4, 3) ** 1.5)
+    restored = State.from_bytes(state.to_bytes())
+    assert restored.to_bytes() == state.to_bytes()
+    np.testing.assert_array_equal(restored.correlation(), state.correlation())
