@@ -1,0 +1,114 @@
+"""The Python API: profile a DataFrame, or a table into an output folder.
+
+>>> from spark_explore.api import profile                    # doctest: +SKIP
+>>> result = profile(spark.read.parquet("data/penguins.parquet"))  # doctest: +SKIP
+>>> result.columns["bill_length_mm"]["mean"]                  # doctest: +SKIP
+43.92192982456141
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from spark_explore.config import ProfileOptions, ScanConfig
+from spark_explore.errors import EmptySourceError
+from spark_explore.scan.plan import ScanPlan, plan_from_schema
+from spark_explore.states.bundle import StateBundle
+from spark_explore.summary import column_summaries, correlation_summary
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from spark_explore.readers import Source
+
+
+@dataclass
+class ProfileResult:
+    """A finished profile: the merged states, the plan that produced them, and results."""
+
+    bundle: StateBundle
+    plan: ScanPlan
+    seconds: float = 0.0
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return int(self.bundle["table"].rows)
+
+    @property
+    def columns(self) -> dict[str, dict[str, Any]]:
+        return column_summaries(self.bundle, self.plan)
+
+    @property
+    def correlations(self) -> dict[str, Any]:
+        return correlation_summary(self.bundle, self.plan)
+
+
+def profile(
+    df: DataFrame, config: ScanConfig | None = None, *, progress: bool | None = False
+) -> ProfileResult:
+    """Profile every column of ``df`` in one Spark job.
+
+    Parameters
+    ----------
+    df
+        Any DataFrame, classic or Spark Connect.
+    config
+        Scan parameters; defaults of :class:`~spark_explore.config.ScanConfig` when None.
+    progress
+        Show a progress bar on stderr (None: only when stderr is a terminal).
+
+    Raises
+    ------
+    EmptySourceError
+        ``df`` has no columns.
+    """
+    from spark_explore.scan.job import run_scan
+
+    if not df.columns:
+        raise EmptySourceError("the table has no columns to profile.")
+    plan = plan_from_schema(df.schema, config)
+    start = time.perf_counter()
+    bundle = run_scan(df, plan, progress=progress)
+    return ProfileResult(bundle, plan, seconds=time.perf_counter() - start)
+
+
+def profile_table(
+    spark: SparkSession, options: ProfileOptions, *, progress: bool | None = None
+) -> tuple[ProfileResult, Source]:
+    """Open the source named by ``options`` and profile it (nothing is written).
+
+    Raises
+    ------
+    EmptySourceError
+        The table, after the row filter, has no rows.
+    """
+    from spark_explore.readers import open_source
+
+    source = open_source(
+        spark,
+        options.table,
+        options.format,
+        columns=options.columns,
+        where=options.where,
+        delta_version=options.delta_version,
+    )
+    result = profile(source.df, options.scan, progress=progress)
+    result.source = {
+        "table": source.spec,
+        "format": source.format,
+        "delta_version": source.delta_version,
+        "delta_reader": source.delta_reader,
+        "columns": list(options.columns) if options.columns else None,
+        "where": options.where,
+        "notes": list(source.notes),
+    }
+    if result.rows == 0:
+        condition = " matching the filter" if options.where else ""
+        raise EmptySourceError(
+            f"`{options.table}` has no rows{condition}; there is nothing to profile.",
+            table=options.table,
+        )
+    return result, source

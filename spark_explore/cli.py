@@ -1,0 +1,125 @@
+"""The ``spark-explore`` command line.
+
+``spark-explore profile --table T --output DIR`` profiles a table in one Spark job and writes
+``DIR/profile.json`` (schema in ``docs/profile-schema.md``), the merged state
+``DIR/state.arrow`` and a console summary. Exit status: 0 on success, 2 for bad input (a
+missing table, an unknown column, an empty table, a bad option), 1 for a failure of Spark or
+of the machine. Errors are one clear message on stderr; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from spark_explore import __version__
+from spark_explore.config import ProfileOptions, load_config
+from spark_explore.errors import SparkExploreError
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spark-explore", description="One-pass data exploration for Spark tables."
+    )
+    parser.add_argument("--version", action="version", version=f"spark-explore {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("profile", help="profile a table in one Spark job")
+    add_profile_arguments(run)
+    return parser
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by ``spark-explore profile`` and ``jobs/profile_table.py``."""
+    parser.add_argument("--table", required=True, help="catalog table name or path")
+    parser.add_argument("--output", required=True, help="folder for profile.json and state")
+    parser.add_argument(
+        "--format",
+        choices=("delta", "parquet", "csv", "json", "orc"),
+        help="source format (default: detected; a _delta_log folder means Delta)",
+    )
+    parser.add_argument("--columns", nargs="+", metavar="NAME", help="profile only these columns")
+    parser.add_argument("--where", metavar="PREDICATE", help="SQL filter applied before the scan")
+    parser.add_argument("--delta-version", type=int, help="read this version of a Delta table")
+    parser.add_argument("--config", help="YAML configuration (default: conf/default.yaml)")
+    parser.add_argument("--sample-size", type=int, dest="reservoir_size",
+                        help="rows in the uniform sample")
+    parser.add_argument("--max-corr-columns", type=int, dest="max_comoment_columns",
+                        help="numeric columns in the correlation matrix")
+    parser.add_argument("--seed", type=int, help="seed of the row sampler")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a profile already in --output")
+    parser.add_argument("--master", help="Spark master for a local session (default local[*])")
+    parser.add_argument("--remote", help="Spark Connect URL, e.g. sc://host:15002")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run_profile(args)
+    except SparkExploreError as exc:
+        _report(args, f"error: {exc}")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _report(args, "interrupted")
+        return 130
+    except Exception as exc:  # Spark, Java or I/O failures: one line, not a traceback
+        _report(args, f"failed: {type(exc).__name__}: {_first_line(exc)}")
+        return EXIT_FAILURE
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    from spark_explore.api import profile_table
+    from spark_explore.report.console import print_summary
+    from spark_explore.report.json_writer import check_output, profile_document, write_profile
+    from spark_explore.scan.session import get_session
+
+    scan = load_config(
+        args.config,
+        reservoir_size=args.reservoir_size,
+        max_comoment_columns=args.max_comoment_columns,
+        seed=args.seed,
+    )
+    options = ProfileOptions(
+        table=args.table,
+        output=args.output,
+        format=args.format,
+        columns=tuple(args.columns) if args.columns else None,
+        where=args.where,
+        delta_version=args.delta_version,
+        overwrite=args.overwrite,
+        scan=scan,
+    )
+    check_output(options.output, options.overwrite)  # fail before the scan, not after
+    spark = get_session(master=args.master, remote=args.remote)
+    result, _ = profile_table(spark, options, progress=False if args.quiet else None)
+    path = write_profile(result, options.output, overwrite=options.overwrite)
+    if not args.quiet:
+        print_summary(profile_document(result))
+    print(f"wrote {path} ({result.rows:,} rows, {result.seconds:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def _report(args: argparse.Namespace, message: str) -> None:
+    print(message, file=sys.stderr)
+    if getattr(args, "debug", False):
+        traceback.print_exc()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

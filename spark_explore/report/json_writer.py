@@ -1,0 +1,91 @@
+"""The JSON profile and the saved state, written into an output folder.
+
+``profile.json`` follows the schema documented in ``docs/profile-schema.md``; its
+``schema_version`` changes in the major part whenever a field changes meaning or goes away.
+``state.arrow`` is the merged state bundle with the scan plan in its metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from spark_explore import __version__
+from spark_explore.api import ProfileResult
+from spark_explore.errors import OutputExistsError, SourceReadError
+
+SCHEMA_VERSION = "1.0"
+PROFILE_FILE = "profile.json"
+STATE_FILE = "state.arrow"
+
+
+def profile_document(result: ProfileResult) -> dict[str, Any]:
+    """The JSON-ready profile."""
+    sample = result.bundle["reservoir"]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "spark_explore_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "source": result.source,
+        "rows": result.rows,
+        "scan": {"seconds": round(result.seconds, 3), "config": result.plan.to_dict()["config"]},
+        "columns": result.columns,
+        "correlations": result.correlations,
+        "sample": {
+            "rows": sample.sample().num_rows,
+            "rows_seen": int(sample.rows_seen),
+            "method": "bottom-k on a 64-bit hash of the row's values (uniform, deterministic)",
+            "stored_in": STATE_FILE,
+        },
+    }
+
+
+def check_output(output: str | Path, overwrite: bool) -> Path:
+    """Refuse to overwrite an earlier profile unless asked; create the folder."""
+    folder = Path(output)
+    existing = [name for name in (PROFILE_FILE, STATE_FILE) if (folder / name).exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(
+            f"`{folder}` already holds a profile ({', '.join(existing)}); "
+            "choose another --output or pass --overwrite.",
+            path=str(folder),
+        )
+    if folder.exists() and not folder.is_dir():
+        raise OutputExistsError(f"`{folder}` exists and is not a folder.", path=str(folder))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SourceReadError(f"cannot create output folder `{folder}`: {exc}") from None
+    return folder
+
+
+def write_profile(result: ProfileResult, output: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``profile.json`` and ``state.arrow`` into ``output``; return the JSON path.
+
+    Each file is written beside its final name and renamed into place, so an interrupted
+    run never leaves half a profile.
+    """
+    folder = check_output(output, overwrite)
+    document = profile_document(result)
+    state_tmp = folder / f".{STATE_FILE}.tmp"
+    result.bundle.save(state_tmp, {"plan": result.plan.to_dict(), "source": result.source})
+    os.replace(state_tmp, folder / STATE_FILE)
+    json_tmp = folder / f".{PROFILE_FILE}.tmp"
+    json_tmp.write_text(json.dumps(_json_safe(document), indent=2, allow_nan=False) + "\n")
+    os.replace(json_tmp, folder / PROFILE_FILE)
+    return folder / PROFILE_FILE
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace non-finite floats by None (JSON has no NaN) and tuples by lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value

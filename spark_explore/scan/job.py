@@ -1,0 +1,110 @@
+"""The single Spark job of a profile: project, fold each partition, merge in a tree.
+
+Data flow::
+
+    table ─► select(leaf slots, row key) ─► mapInArrow: one partial bundle per partition
+          ─► groupBy(bucket).applyInArrow: merge within each bucket (on the executors)
+          ─► collect the bucket bundles ─► merge on the driver
+
+Only DataFrame operations are used (no RDD API), so the same code runs on classic sessions,
+Spark Connect and Databricks shared or serverless compute. The table is read once; the
+stage after the shuffle reads only the partial states.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+
+from spark_explore.columns import ARRAY, BINARY, MAP, UNSUPPORTED, Leaf
+from spark_explore.scan.partition import (
+    PARTIAL_DDL,
+    merge_partials,
+    merge_payloads,
+    partition_states,
+)
+from spark_explore.scan.plan import KEY_SLOT, ScanPlan
+from spark_explore.scan.progress import scan_progress
+from spark_explore.states.bundle import StateBundle
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+#: Partial states are merged in this many groups on the executors before the driver merges
+#: the groups' results, bounding both the driver's work and each merge task's input.
+MERGE_BUCKETS = 32
+
+_BATCH_ROWS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
+
+
+def run_scan(df: DataFrame, plan: ScanPlan, *, progress: bool | None = None) -> StateBundle:
+    """Read ``df`` once and return the merged states of ``plan``.
+
+    Parameters
+    ----------
+    df
+        The (selected, filtered) table.
+    plan
+        Leaves and states, from :func:`spark_explore.scan.plan.plan_from_schema` on
+        ``df.schema``.
+    progress
+        Show a progress bar (default: only when stderr is a terminal).
+    """
+    projected = df.select(*(_leaf_column(leaf) for leaf in plan.leaves))
+    projected = projected.withColumn(KEY_SLOT, _row_key(plan))
+    batch_rows = max(1_000, plan.config.batch_cells // max(1, len(plan.leaves)))
+    spark = df.sparkSession
+    with _session_conf(spark, _BATCH_ROWS_CONF, str(batch_rows)), scan_progress(spark, progress):
+        rows = (
+            projected.mapInArrow(partition_states(plan, MERGE_BUCKETS), PARTIAL_DDL)
+            .groupBy("bucket")
+            .applyInArrow(merge_partials, PARTIAL_DDL)
+            .collect()
+        )
+    if not rows:  # a table with no partitions at all
+        return plan.empty_bundle()
+    return merge_payloads(row["payload"] for row in rows)
+
+
+def _field(leaf: Leaf) -> Column:
+    column = F.col("`" + leaf.path[0].replace("`", "``") + "`")
+    for name in leaf.path[1:]:
+        column = column.getField(name)
+    return column
+
+
+def _leaf_column(leaf: Leaf) -> Column:
+    value = _field(leaf)
+    if leaf.role in (ARRAY, MAP):
+        value = F.when(value.isNotNull(), F.size(value))
+    elif leaf.role == BINARY:
+        value = F.length(value)
+    elif leaf.role == UNSUPPORTED:
+        value = F.when(value.isNotNull(), F.lit(True))
+    return value.alias(leaf.slot)
+
+
+def _row_key(plan: ScanPlan) -> Column:
+    """A 64-bit hash of the row's leaves and the seed: the sampler's random key.
+
+    Derived from the values, not from partition ids, so the sample does not depend on how
+    the table is split; identical rows share a key.
+    """
+    slots = [F.col(leaf.slot) for leaf in plan.leaves]
+    return F.xxhash64(*slots, F.lit(plan.config.seed))
+
+
+@contextlib.contextmanager
+def _session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)

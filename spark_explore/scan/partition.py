@@ -1,0 +1,71 @@
+"""Executor-side functions of the scan: batches to one partial state, partial states merged.
+
+These run in the Python workers. They log nothing and raise nothing on bad data: a value a
+state cannot use is counted, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+import pyarrow as pa
+
+from spark_explore.scan.plan import ScanPlan
+from spark_explore.states.batch import Batch
+from spark_explore.states.bundle import StateBundle
+
+PARTIAL_SCHEMA = pa.schema([("bucket", pa.int32()), ("payload", pa.binary())])
+PARTIAL_DDL = "bucket int, payload binary"
+
+
+def partition_states(
+    plan: ScanPlan, buckets: int
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """A ``mapInArrow`` function that folds a partition's batches into one state bundle.
+
+    It yields exactly one row per partition, empty partitions included (their bundle is the
+    identity), keyed by ``partition id % buckets`` for the first level of the merge tree.
+    """
+
+    def fold(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        bundle = plan.empty_bundle()
+        for record_batch in batches:
+            bundle.update(Batch(record_batch))
+        yield _row(_partition_id() % buckets, bundle)
+
+    return fold
+
+
+def merge_partials(table: pa.Table) -> pa.Table:
+    """An ``applyInArrow`` function merging the partial bundles of one bucket into one."""
+    bucket = table.column("bucket")[0].as_py() if table.num_rows else 0
+    merged = merge_payloads(table.column("payload").to_pylist())
+    return pa.Table.from_batches([_row(bucket, merged)])
+
+
+def merge_payloads(payloads: Iterable[bytes]) -> StateBundle:
+    """Merge serialized bundles, in the order given (merging is order-independent)."""
+    merged: StateBundle | None = None
+    for payload in payloads:
+        bundle = StateBundle.from_bytes(payload)
+        if merged is None:
+            merged = bundle
+        else:
+            merged.merge_in_place(bundle)
+    if merged is None:
+        raise ValueError("no partial states to merge")
+    return merged
+
+
+def _row(bucket: int, bundle: StateBundle) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [pa.array([bucket], pa.int32()), pa.array([bundle.to_bytes()], pa.binary())],
+        schema=PARTIAL_SCHEMA,
+    )
+
+
+def _partition_id() -> int:
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return context.partitionId() if context is not None else 0

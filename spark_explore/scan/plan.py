@@ -1,0 +1,180 @@
+"""The scan plan: which leaves the scan reads and which states it keeps for them.
+
+:func:`plan_from_schema` walks a Spark schema into leaves (see :mod:`spark_explore.columns`);
+:class:`ScanPlan` then decides the states, once, for every executor and for the driver.
+The plan is plain data (picklable, JSON-serialisable) so the same object travels to the
+Python workers and is saved beside the merged states.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from spark_explore.columns import (
+    ARRAY,
+    BINARY,
+    BOOLEAN,
+    MAP,
+    NUMBER_ROLES,
+    NUMERIC,
+    STRING,
+    TEMPORAL,
+    UNSUPPORTED,
+    Leaf,
+)
+from spark_explore.config import ScanConfig
+from spark_explore.states.booleans import BooleanState
+from spark_explore.states.bundle import StateBundle
+from spark_explore.states.comoments import CoMomentState
+from spark_explore.states.distinct import FrequentItemsState, HllState
+from spark_explore.states.moments import MomentsState
+from spark_explore.states.quantiles import KllState
+from spark_explore.states.reservoir import ReservoirState
+from spark_explore.states.strings import StringState
+from spark_explore.states.table import TableState
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import DataType, StructType
+
+KEY_SLOT = "_key"
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """Leaves to read and the states to keep, with the configuration they were built from."""
+
+    leaves: tuple[Leaf, ...]
+    config: ScanConfig = field(default_factory=ScanConfig)
+
+    @property
+    def number_leaves(self) -> tuple[Leaf, ...]:
+        return tuple(leaf for leaf in self.leaves if leaf.role in NUMBER_ROLES)
+
+    @property
+    def comoment_leaves(self) -> tuple[Leaf, ...]:
+        """Numeric leaves in the co-moment matrix: the first ``max_comoment_columns``."""
+        numeric = [leaf for leaf in self.leaves if leaf.role == NUMERIC]
+        return tuple(numeric[: self.config.max_comoment_columns])
+
+    @property
+    def comoment_left_out(self) -> tuple[Leaf, ...]:
+        numeric = [leaf for leaf in self.leaves if leaf.role == NUMERIC]
+        return tuple(numeric[self.config.max_comoment_columns :])
+
+    def leaf(self, name: str) -> Leaf:
+        for leaf in self.leaves:
+            if leaf.name == name:
+                return leaf
+        raise KeyError(name)
+
+    def empty_bundle(self) -> StateBundle:
+        """Empty states for every leaf; what each partition starts from."""
+        cfg = self.config
+        numbers = self.number_leaves
+        states: dict[str, Any] = {
+            "table": TableState(tuple(leaf.slot for leaf in self.leaves)),
+            "moments": MomentsState(
+                tuple(leaf.slot for leaf in numbers), tuple(leaf.exact for leaf in numbers)
+            ),
+            "comoments": CoMomentState(tuple(leaf.slot for leaf in self.comoment_leaves)),
+            "boolean": BooleanState(
+                tuple(leaf.slot for leaf in self.leaves if leaf.role == BOOLEAN)
+            ),
+            "reservoir": ReservoirState(
+                cfg.reservoir_size,
+                KEY_SLOT,
+                tuple(leaf.slot for leaf in self.leaves if leaf.role != UNSUPPORTED),
+            ),
+        }
+        for leaf in numbers:
+            states[f"kll/{leaf.slot}"] = KllState(leaf.slot, cfg.kll_k)
+            if leaf.role in (NUMERIC, TEMPORAL):
+                states[f"hll/{leaf.slot}"] = HllState(leaf.slot, cfg.hll_lg_k)
+        for leaf in self.leaves:
+            if leaf.role == STRING:
+                states[f"string/{leaf.slot}"] = StringState(leaf.slot, cfg.exact_counts_cap)
+                states[f"hll/{leaf.slot}"] = HllState(leaf.slot, cfg.hll_lg_k)
+                states[f"frequent/{leaf.slot}"] = FrequentItemsState(
+                    leaf.slot, cfg.frequent_items_lg_max_size
+                )
+        return StateBundle(states)
+
+    def to_dict(self) -> dict[str, Any]:
+        config = asdict(self.config)
+        config["quantiles"] = list(self.config.quantiles)
+        return {"leaves": [leaf.to_dict() for leaf in self.leaves], "config": config}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScanPlan:
+        config = dict(data["config"])
+        config["quantiles"] = tuple(config["quantiles"])
+        return cls(tuple(Leaf.from_dict(d) for d in data["leaves"]), ScanConfig(**config))
+
+
+def plan_from_schema(schema: StructType, config: ScanConfig | None = None) -> ScanPlan:
+    """Flatten a Spark schema into leaves with roles and slots.
+
+    Struct fields become leaves named ``parent.field``; a display name that collides with
+    an earlier one gets a ``#2``-style suffix so every leaf keeps its own entry.
+    """
+    leaves: list[Leaf] = []
+    seen: set[str] = set()
+
+    def visit(path: tuple[str, ...], data_type: DataType) -> None:
+        from pyspark.sql.types import StructType
+
+        if isinstance(data_type, StructType):
+            for struct_field in data_type.fields:
+                visit(path + (struct_field.name,), struct_field.dataType)
+            return
+        name = ".".join(path)
+        suffix = 2
+        while name in seen:
+            name, suffix = f"{'.'.join(path)}#{suffix}", suffix + 1
+        seen.add(name)
+        leaves.append(_leaf(name, path, f"_c{len(leaves)}", data_type))
+
+    for top in schema.fields:
+        visit((top.name,), top.dataType)
+    return ScanPlan(tuple(leaves), config or ScanConfig())
+
+
+def _leaf(name: str, path: tuple[str, ...], slot: str, data_type: DataType) -> Leaf:
+    from pyspark.sql import types as T
+
+    spark_type = data_type.simpleString()
+    if isinstance(data_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
+        return Leaf(name, path, slot, NUMERIC, spark_type, exact="int")
+    if isinstance(data_type, T.DecimalType):
+        return Leaf(name, path, slot, NUMERIC, spark_type, exact="decimal")
+    if isinstance(data_type, (T.FloatType, T.DoubleType)):
+        return Leaf(name, path, slot, NUMERIC, spark_type)
+    if isinstance(data_type, (T.StringType, T.VarcharType, T.CharType)):
+        return Leaf(name, path, slot, STRING, spark_type)
+    if isinstance(data_type, T.BooleanType):
+        return Leaf(name, path, slot, BOOLEAN, spark_type)
+    if isinstance(data_type, T.DateType):
+        return Leaf(name, path, slot, TEMPORAL, spark_type, exact="int", temporal_unit="date")
+    if isinstance(data_type, T.TimestampNTZType):
+        return Leaf(
+            name, path, slot, TEMPORAL, spark_type, exact="int", temporal_unit="timestamp_ntz"
+        )
+    if isinstance(data_type, T.TimestampType):
+        return Leaf(
+            name, path, slot, TEMPORAL, spark_type, exact="int", temporal_unit="timestamp"
+        )
+    if isinstance(data_type, T.BinaryType):
+        return Leaf(name, path, slot, BINARY, spark_type, exact="int")
+    if isinstance(data_type, T.ArrayType):
+        return Leaf(name, path, slot, ARRAY, spark_type, exact="int")
+    if isinstance(data_type, T.MapType):
+        return Leaf(name, path, slot, MAP, spark_type, exact="int")
+    return Leaf(
+        name,
+        path,
+        slot,
+        UNSUPPORTED,
+        spark_type,
+        reason=f"values of type {spark_type} are not profiled; only rows and nulls are counted",
+    )

@@ -1,0 +1,60 @@
+"""Getting a Spark session for the command line and the jobs.
+
+On a cluster (spark-submit, Databricks) a session already exists and is used as it is.
+Locally, a small session is built whose Python workers run the driver's own interpreter,
+so that they import the same pyarrow and numpy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+LOCAL_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.memory": "2g",
+}
+
+
+def get_session(
+    app_name: str = "spark-explore", master: str | None = None, remote: str | None = None
+) -> SparkSession:
+    """Return the active Spark session, or start one.
+
+    Parameters
+    ----------
+    app_name
+        Application name shown by the cluster manager.
+    master
+        Master URL for a new local session (``local[*]`` when None).
+    remote
+        A Spark Connect URL (``sc://host:port``, or ``local[2]`` to start a local Connect
+        server); takes precedence over ``master``.
+
+    Notes
+    -----
+    Under spark-submit (the JVM launched Python) and on Databricks a session is configured
+    already, and neither ``master`` nor the local settings are applied.
+    """
+    if remote:
+        return SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.appName(app_name)
+    launched_by_spark = "PYSPARK_GATEWAY_PORT" in os.environ or "SPARK_REMOTE" in os.environ
+    if not launched_by_spark:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        builder = builder.master(master or "local[*]")
+        for key, value in LOCAL_CONF.items():
+            builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    if not launched_by_spark:
+        session.sparkContext.setLogLevel("ERROR")
+    return session
