@@ -1,0 +1,160 @@
+"""Bad input: a clear message and exit status 2, or an explicit not-applicable entry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+from pyspark.sql import types as T
+
+from spark_explore.cli import EXIT_BAD_INPUT, main
+
+
+def _run(table: str, output, *extra: str) -> int:
+    return main(["profile", "--table", table, "--output", str(output), "--quiet", *extra])
+
+
+def _profile(spark, tmp_path, rows, schema, name="t") -> dict:
+    path = tmp_path / name
+    spark.createDataFrame(rows, schema).write.parquet(str(path))
+    assert _run(str(path), tmp_path / f"{name}-out") == 0
+    return json.loads((tmp_path / f"{name}-out" / "profile.json").read_text())
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+@pytest.mark.parametrize(
+    ("table", "code"),
+    [
+        ("/nonexistent/folder/events.parquet", "SOURCE_NOT_FOUND"),
+        ("no_such_db.no_such_table", "SOURCE_NOT_FOUND"),
+    ],
+)
+def test_missing_source(tmp_path, capsys, spark, table, code) -> None:
+    assert _run(table, tmp_path / "out") == EXIT_BAD_INPUT
+    assert f"[{code}]" in _error_line(capsys)
+    assert not (tmp_path / "out" / "profile.json").exists()
+
+
+def test_unknown_column_and_bad_filter(spark, tmp_path, capsys) -> None:
+    path = tmp_path / "t"
+    spark.range(10).write.parquet(str(path))
+    assert _run(str(path), tmp_path / "o1", "--columns", "nope") == EXIT_BAD_INPUT
+    assert "[COLUMN_NOT_FOUND]" in _error_line(capsys)
+    assert _run(str(path), tmp_path / "o2", "--where", "id >") == EXIT_BAD_INPUT
+    assert "[INVALID_FILTER]" in _error_line(capsys)
+
+
+def test_empty_table_and_empty_filter_result(spark, tmp_path, capsys) -> None:
+    path = tmp_path / "empty"
+    spark.createDataFrame([], "x double, s string").write.parquet(str(path))
+    assert _run(str(path), tmp_path / "o1") == EXIT_BAD_INPUT
+    assert "[EMPTY_SOURCE]" in _error_line(capsys)
+    full = tmp_path / "full"
+    spark.range(5).write.parquet(str(full))
+    assert _run(str(full), tmp_path / "o2", "--where", "id > 100") == EXIT_BAD_INPUT
+    assert "[EMPTY_SOURCE]" in _error_line(capsys)
+
+
+def test_existing_profile_is_not_overwritten(spark, tmp_path, capsys) -> None:
+    path = tmp_path / "t"
+    spark.range(3).write.parquet(str(path))
+    out = tmp_path / "out"
+    assert _run(str(path), out) == 0
+    before = (out / "profile.json").read_text()
+    assert _run(str(path), out) == EXIT_BAD_INPUT
+    assert "[OUTPUT_EXISTS]" in _error_line(capsys)
+    assert (out / "profile.json").read_text() == before
+    assert _run(str(path), out, "--overwrite") == 0
+
+
+def test_all_null_constant_and_single_row_columns(spark, tmp_path) -> None:
+    schema = "all_null double, constant double, label string, one double"
+    rows = [(None, 2.5, None, 1.0 if i == 0 else None) for i in range(20)]
+    columns = _profile(spark, tmp_path, rows, schema)["columns"]
+    all_null = columns["all_null"]
+    assert all_null["count"] == 0 and all_null["null_count"] == 20
+    assert all_null["mean"] is None and "mean" in all_null["undefined"]
+    assert columns["label"]["undefined"]["all"]
+    constant = columns["constant"]
+    assert constant["std"] == 0.0 and constant["min"] == constant["max"] == 2.5
+    assert constant["skewness"] is None and "skewness" in constant["undefined"]
+    one = columns["one"]
+    assert one["mean"] == 1.0 and one["std"] is None and "std" in one["undefined"]
+
+
+def test_single_row_table(spark, tmp_path) -> None:
+    document = _profile(spark, tmp_path, [(3.0, "a")], "x double, s string")
+    assert document["rows"] == 1
+    assert document["columns"]["x"]["std"] is None
+    assert document["correlations"]["matrix"] == [[None]]
+
+
+def test_odd_column_names(spark, tmp_path) -> None:
+    names = ["with space", "dot.ted", "back`tick", "count", "mean", "_c0", "_key"]
+    schema = T.StructType([T.StructField(n, T.DoubleType()) for n in names])
+    rows = [tuple(float(i * (j + 1)) for j in range(len(names))) for i in range(10)]
+    document = _profile(spark, tmp_path, rows, schema)
+    assert list(document["columns"]) == names
+    for j, name in enumerate(names):
+        assert document["columns"][name]["max"] == 9.0 * (j + 1), name
+    assert document["correlations"]["columns"] == names
+
+
+def test_decimal_and_bigint_near_their_limits(spark, tmp_path) -> None:
+    big, low = Decimal("9" * 38), Decimal("-" + "9" * 38)  # not -big: context precision 28
+    schema = T.StructType(
+        [T.StructField("d", T.DecimalType(38, 0)), T.StructField("b", T.LongType())]
+    )
+    rows = [(big, 2**63 - 1), (low, -(2**63)), (Decimal(0), 0), (None, None)]
+    columns = _profile(spark, tmp_path, rows, schema)["columns"]
+    assert columns["d"]["max"] == str(big) and columns["d"]["min"] == str(low)
+    assert columns["b"]["max"] == 2**63 - 1 and columns["b"]["min"] == -(2**63)
+    for name in ("d", "b"):
+        assert columns[name]["count"] == 3 and columns[name]["null_count"] == 1
+        assert columns[name]["mean"] == pytest.approx(0.0, abs=1e-3 * 2**63)
+
+
+def test_nested_temporal_and_binary_types(spark, tmp_path) -> None:
+    schema = T.StructType(
+        [
+            T.StructField(
+                "s",
+                T.StructType(
+                    [T.StructField("x", T.DoubleType()), T.StructField("y", T.StringType())]
+                ),
+            ),
+            T.StructField("a", T.ArrayType(T.IntegerType())),
+            T.StructField("m", T.MapType(T.StringType(), T.IntegerType())),
+            T.StructField("bin", T.BinaryType()),
+            T.StructField("day", T.DateType()),
+            T.StructField("ts", T.TimestampType()),
+            T.StructField("span", T.DayTimeIntervalType()),
+        ]
+    )
+    ts = dt.datetime(2024, 2, 29, 12, 30, 15, 123456, tzinfo=dt.timezone.utc)
+    rows = [
+        ((1.5, "p"), [1, 2, 3], {"k": 1}, b"\x00\x01", dt.date(2024, 2, 29), ts,
+         dt.timedelta(days=1)),
+        ((2.5, None), [], {}, b"", dt.date(1969, 12, 31), None, None),
+        (None, None, None, None, None, None, None),
+    ]
+    columns = _profile(spark, tmp_path, rows, schema)["columns"]
+    assert list(columns) == ["s.x", "s.y", "a", "m", "bin", "day", "ts", "span"]
+    assert columns["s.x"]["mean"] == 2.0 and columns["s.x"]["null_count"] == 1
+    assert columns["s.y"]["count"] == 1
+    assert columns["a"]["measure"] == "length" and columns["a"]["max"] == 3
+    assert columns["a"]["min"] == 0 and columns["a"]["null_count"] == 1
+    assert columns["m"]["measure"] == "size" and columns["m"]["max"] == 1
+    assert columns["bin"]["max"] == 2 and columns["bin"]["min"] == 0
+    assert columns["day"]["min"] == "1969-12-31" and columns["day"]["max"] == "2024-02-29"
+    assert columns["ts"]["max"] == "2024-02-29T12:30:15.123456Z"
+    span = columns["span"]
+    assert span["role"] == "unsupported" and span["not_profiled"]
+    assert span["null_count"] == 2 and span["count"] == 1
