@@ -1,0 +1,94 @@
+"""Reading Parquet, CSV, JSON and ORC paths with Spark's own readers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from spark_explore.errors import EmptySourceError, SourceNotFoundError, SourceReadError
+from spark_explore.readers.source import Source
+from spark_explore.readers.spark_errors import (
+    SPARK_ERRORS,
+    analysed,
+    condition,
+    is_missing_path,
+    summary,
+)
+from spark_explore.readers.spec import Location
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+_CSV_OPTIONS = {"header": "true", "inferSchema": "true"}
+
+
+def read_files(spark: SparkSession, location: Location, fmt: str) -> Source:
+    """Open a path of Parquet, CSV, JSON or ORC files.
+
+    Parameters
+    ----------
+    spark
+        The session.
+    location
+        The located path (a file or a folder of files, possibly Hive-partitioned).
+    fmt
+        ``"parquet"``, ``"csv"``, ``"json"`` or ``"orc"``.
+
+    Returns
+    -------
+    Source
+        The whole table, all columns, unfiltered.
+
+    Raises
+    ------
+    SourceNotFoundError
+        The path does not exist.
+    EmptySourceError
+        The path holds no data files Spark can infer a schema from.
+    SourceReadError
+        The files cannot be read as ``fmt``.
+    """
+    reader = spark.read.format(fmt)
+    if fmt == "csv":
+        reader = reader.options(**_CSV_OPTIONS)
+    try:
+        df = analysed(reader.load(location.spark_path))
+        names = df.schema.fieldNames()
+    except SPARK_ERRORS as exc:
+        raise _read_error(exc, location, fmt) from exc
+    if fmt == "json" and names == ["_corrupt_record"]:
+        raise SourceReadError(
+            f"{location.spec} is not JSON: no line parsed as a JSON object. "
+            "Pass the right --format.",
+            path=location.spec,
+            format=fmt,
+        )
+    notes = [f"Read {location.spec} as {fmt} with Spark."]
+    if fmt == "csv":
+        notes.append(
+            "CSV read with header=true and inferSchema=true (Spark reads the data once more "
+            "to infer column types)."
+        )
+    if location.local_path is not None and (location.local_path / "_delta_log").is_dir():
+        notes.append(
+            f"{location.spec} is a Delta table read as plain {fmt}: its log is ignored, so "
+            "files the log has removed are read too."
+        )
+    return Source(df=df, spec=location.spec, format=fmt, notes=tuple(notes))
+
+
+def _read_error(exc: BaseException, location: Location, fmt: str) -> Exception:
+    """Translate a Spark error raised while opening files."""
+    if is_missing_path(exc):
+        return SourceNotFoundError(f"Path {location.spec} does not exist.", path=location.spec)
+    if condition(exc) == "UNABLE_TO_INFER_SCHEMA":
+        return EmptySourceError(
+            f"{location.spec} holds no {fmt} data files to read (files starting with '_' or "
+            "'.' are ignored).",
+            path=location.spec,
+        )
+    return SourceReadError(
+        f"Cannot read {location.spec} as {fmt}: {summary(exc)}. Check the file or pass the "
+        "right --format.",
+        path=location.spec,
+        format=fmt,
+    )

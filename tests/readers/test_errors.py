@@ -1,0 +1,144 @@
+"""Every failure surfaces as a spark_explore error with a stable code, never a Spark one."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from spark_explore.errors import (
+    ColumnNotFoundError,
+    EmptySourceError,
+    InvalidArgumentError,
+    InvalidFilterError,
+    SourceNotFoundError,
+    SourceReadError,
+)
+from spark_explore.readers import open_source
+
+
+@pytest.fixture(scope="module")
+def parquet_path(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("errors") / "t.parquet"
+    pq.write_table(pa.table({"age": [30, 40], "name": ["a", "b"], "agency": [1, 2]}), path)
+    return str(path)
+
+
+def test_missing_path(spark, tmp_path):
+    missing = str(tmp_path / "nothing" / "here.parquet")
+    with pytest.raises(SourceNotFoundError) as info:
+        open_source(spark, missing)
+    assert info.value.code == "SOURCE_NOT_FOUND"
+    assert info.value.fields["path"] == missing
+
+
+def test_missing_path_that_spark_checks(spark, tmp_path):
+    """A path that is not on this machine is left to Spark, whose error is translated."""
+    with pytest.raises(SourceNotFoundError) as info:
+        open_source(spark, f"file://{tmp_path}/absent/")
+    assert info.value.code == "SOURCE_NOT_FOUND"
+
+
+def test_csv_read_as_parquet(spark, tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(SourceReadError) as info:
+        open_source(spark, str(path), "parquet")
+    assert info.value.code == "SOURCE_UNREADABLE"
+
+
+def test_corrupt_parquet_file(spark, tmp_path):
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(b"PAR1 this is not really parquet PAR1")
+    with pytest.raises(SourceReadError) as info:
+        open_source(spark, str(path))
+    assert info.value.code == "SOURCE_UNREADABLE"
+
+
+def test_csv_read_as_orc(spark, tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(SourceReadError):
+        open_source(spark, str(path), "orc")
+
+
+def test_text_read_as_json(spark, tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(SourceReadError) as info:
+        open_source(spark, str(path))
+    assert info.value.code == "SOURCE_UNREADABLE"
+
+
+def test_unknown_column_lists_close_names(spark, parquet_path):
+    with pytest.raises(ColumnNotFoundError) as info:
+        open_source(spark, parquet_path, columns=["name", "agee"])
+    assert info.value.code == "COLUMN_NOT_FOUND"
+    assert info.value.fields["column"] == "agee"
+    assert "age" in info.value.fields["suggestions"]
+    assert info.value.fields["available"] == ["age", "name", "agency"]
+    assert isinstance(info.value, KeyError)
+
+
+def test_column_names_are_exact(spark, parquet_path):
+    with pytest.raises(ColumnNotFoundError) as info:
+        open_source(spark, parquet_path, columns=["AGE"])
+    assert "age" in info.value.fields["suggestions"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["age >", "nope > 1", "age + 1", "sum(age) > 1", "age > 1; DROP TABLE x", "   "],
+)
+def test_invalid_filter(spark, parquet_path, where):
+    with pytest.raises(InvalidFilterError) as info:
+        open_source(spark, parquet_path, where=where)
+    assert info.value.code == "INVALID_FILTER"
+
+
+def test_unknown_format_name(spark, parquet_path):
+    with pytest.raises(InvalidArgumentError) as info:
+        open_source(spark, parquet_path, "avro")
+    assert info.value.code == "UNKNOWN_FORMAT"
+
+
+def test_undetectable_file(spark, tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_text("hello")
+    with pytest.raises(InvalidArgumentError) as info:
+        open_source(spark, str(path))
+    assert info.value.code == "UNKNOWN_FORMAT"
+
+
+def test_folder_of_mixed_formats(spark, tmp_path):
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    (tmp_path / "b.json").write_text('{"x": 1}\n')
+    with pytest.raises(InvalidArgumentError) as info:
+        open_source(spark, str(tmp_path))
+    assert info.value.code == "UNKNOWN_FORMAT"
+
+
+def test_empty_folder(spark, tmp_path):
+    (tmp_path / "_SUCCESS").write_text("")
+    with pytest.raises(EmptySourceError) as info:
+        open_source(spark, str(tmp_path))
+    assert info.value.code == "EMPTY_SOURCE"
+    with pytest.raises(EmptySourceError):
+        open_source(spark, str(tmp_path), "parquet")
+
+
+@pytest.mark.parametrize(
+    ("columns", "code"),
+    [(["age", "age"], "DUPLICATE_COLUMN"), ([], "INVALID_ARGUMENT"), ("age", "INVALID_ARGUMENT")],
+)
+def test_bad_column_lists(spark, parquet_path, columns, code):
+    with pytest.raises(InvalidArgumentError) as info:
+        open_source(spark, parquet_path, columns=columns)
+    assert info.value.code == code
+
+
+@pytest.mark.parametrize("table", ["", "  ", None])
+def test_blank_table_spec(spark, table):
+    with pytest.raises(InvalidArgumentError) as info:
+        open_source(spark, table)
+    assert info.value.code == "INVALID_ARGUMENT"
