@@ -139,20 +139,21 @@ def merge_moments(a: Moments, b: Moments) -> Moments:
 class CoMoments(NamedTuple):
     """Pairwise-complete co-moments of k columns, each entry over rows where both are finite.
 
-    ``n[i, j]`` rows; ``mean[i, j]`` and ``m2[i, j]`` are the mean and M2 of column i over
-    those rows (so ``mean[j, i]`` is column j's); ``c[i, j]`` is the co-moment
-    sum((x_i - mean_i)(x_j - mean_j)).
+    ``n[i, j]`` rows; ``mean[i, j] + mean_lo[i, j]`` and ``m2[i, j]`` are the mean and M2 of
+    column i over those rows (so ``mean[j, i]`` is column j's); ``c[i, j]`` is the co-moment
+    sum((x_i - mean_i)(x_j - mean_j)). The mean is double-double, as in :class:`Moments`.
     """
 
     n: Array
     mean: Array
     m2: Array
     c: Array
+    mean_lo: Array
 
     @classmethod
     def zeros(cls, k: int) -> CoMoments:
         z = np.zeros((k, k), dtype=np.float64)
-        return cls(z.copy(), z.copy(), z.copy(), z.copy())
+        return cls(z.copy(), z.copy(), z.copy(), z.copy(), z.copy())
 
 
 def batch_comoments(values: Array, finite: Array) -> CoMoments:
@@ -182,21 +183,33 @@ def batch_comoments(values: Array, finite: Array) -> CoMoments:
         s_ij = d.T @ f
         q_ij = (d * d).T @ f
     safe_n = np.where(n > 0, n, 1.0)
-    mean = np.where(n > 0, shift[:, None] + s_ij / safe_n, 0.0)
+    # pairwise mean = shift + s_ij / n, kept as a double-double pair [3]
+    mean, mean_lo = two_sum(
+        np.broadcast_to(shift[:, None], (k, k)), np.where(n > 0, s_ij / safe_n, 0.0)
+    )
     m2 = np.where(n > 0, q_ij - s_ij * s_ij / safe_n, 0.0)
     c = np.where(n > 0, p - s_ij * s_ij.T / safe_n, 0.0)
-    return CoMoments(n, mean, m2, c)
+    empty = n == 0
+    return CoMoments(n, np.where(empty, 0.0, mean), m2, c, np.where(empty, 0.0, mean_lo))
 
 
 def merge_comoments(a: CoMoments, b: CoMoments) -> CoMoments:
-    """Pairwise merge of co-moment matrices [2, eq. 3.1]; empty entries pass through."""
+    """Pairwise merge of co-moment matrices [2, eq. 3.1]; empty entries pass through.
+
+    The means are double-double, as in :func:`merge_moments`: the deltas then carry the
+    full precision of the data even for columns such as 0.9999999 + i * 1e-8.
+    """
     n = a.n + b.n
     safe_n = np.where(n > 0, n, 1.0)
-    delta = b.mean - a.mean
+    hi, lo = two_sum(b.mean, -a.mean)
+    delta = hi + (lo + (b.mean_lo - a.mean_lo))
     weight = a.n * b.n / safe_n
-    mean = a.mean + delta * b.n / safe_n
+    mean, err = two_sum(a.mean, delta * b.n / safe_n)
+    mean, mean_lo = two_sum(mean, err + a.mean_lo)
     m2 = a.m2 + b.m2 + delta * delta * weight
     c = a.c + b.c + delta * delta.T * weight
-    merged = CoMoments(n, mean, m2, c)
+    merged = CoMoments(n, mean, m2, c, mean_lo)
     only_a, only_b = b.n == 0, a.n == 0
-    return CoMoments(*(np.where(only_b, y, np.where(only_a, x, z)) for x, y, z in zip(a, b, merged)))
+    return CoMoments(
+        *(np.where(only_b, y, np.where(only_a, x, z)) for x, y, z in zip(a, b, merged))
+    )

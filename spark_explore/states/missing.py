@@ -169,7 +169,9 @@ class MissingnessState(State):
         self._patterns: list[bytes] = []
         self._pattern_counts = np.zeros(1, dtype=np.int64)
         self._pattern_hashes = np.zeros(0, dtype=np.uint64)
-        self._comoments = _algebra.CoMoments(*(np.zeros((0, m, m)) for _ in range(4)))
+        self._comoments = _algebra.CoMoments(
+            *(np.zeros((0, m, m)) for _ in _algebra.CoMoments._fields)
+        )
 
     @classmethod
     def empty(
