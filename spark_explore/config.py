@@ -44,6 +44,22 @@ class ScanConfig:
         which bounds worker memory whatever the table's width.
     seed
         Seed of the row sampler.
+    top_values
+        Number of most frequent values reported per string column.
+    group_columns
+        Columns to group by for variance homogeneity, contingency tables and bias; by
+        default the first ``max_group_columns`` string and boolean columns.
+    max_group_columns
+        At most this many group columns are kept when they are chosen automatically.
+    max_groups
+        Levels kept exactly per group column; the rest are folded into "other".
+    max_patterns
+        Missingness patterns kept exactly; the rest are counted together.
+    sentinels
+        Values that stand for "missing" (compared with numbers as numbers, with strings as
+        text).
+    target
+        A numeric column whose interactions with pairs of group columns are tested.
     """
 
     kll_k: int = 200
@@ -56,6 +72,12 @@ class ScanConfig:
     batch_cells: int = 2_000_000
     seed: int = 42
     top_values: int = 10
+    group_columns: tuple[str, ...] | None = None
+    max_group_columns: int = 10
+    max_groups: int = 50
+    max_patterns: int = 64
+    sentinels: tuple[str, ...] = ("-999", "-9999", "NA", "N/A", "null", "NULL", "?")
+    target: str | None = None
 
     def __post_init__(self) -> None:
         _check_range("kll_k", self.kll_k, 8, 65535)
@@ -66,6 +88,9 @@ class ScanConfig:
         _check_range("max_comoment_columns", self.max_comoment_columns, 0, 5000)
         _check_range("batch_cells", self.batch_cells, 1000, 1_000_000_000)
         _check_range("top_values", self.top_values, 0, 10_000)
+        _check_range("max_group_columns", self.max_group_columns, 0, 100)
+        _check_range("max_groups", self.max_groups, 2, 10_000)
+        _check_range("max_patterns", self.max_patterns, 1, 100_000)
         for q in self.quantiles:
             if not 0.0 <= q <= 1.0:
                 raise ConfigError(
@@ -133,6 +158,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ScanConfig:
             f"unknown configuration key(s) {unknown}; known keys: {sorted(known)}.",
             got=unknown,
         )
+    for key in ("quantiles", "group_columns", "sentinels"):
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
     if "quantiles" in values:
         values["quantiles"] = tuple(float(q) for q in values["quantiles"])
     return ScanConfig(**values)

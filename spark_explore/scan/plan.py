@@ -8,6 +8,7 @@ Python workers and is saved beside the merged states.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +25,14 @@ from spark_explore.columns import (
     Leaf,
 )
 from spark_explore.config import ScanConfig
+from spark_explore.errors import ColumnNotFoundError, InvalidArgumentError
 from spark_explore.states.booleans import BooleanState
 from spark_explore.states.bundle import StateBundle
 from spark_explore.states.comoments import CoMomentState
+from spark_explore.states.contingency import ContingencyState
 from spark_explore.states.distinct import FrequentItemsState, HllState
+from spark_explore.states.grouped import GroupedMomentsState
+from spark_explore.states.missing import MissingnessState
 from spark_explore.states.moments import MomentsState
 from spark_explore.states.quantiles import KllState
 from spark_explore.states.reservoir import ReservoirState
@@ -62,6 +67,21 @@ class ScanPlan:
         numeric = [leaf for leaf in self.leaves if leaf.role == NUMERIC]
         return tuple(numeric[self.config.max_comoment_columns :])
 
+    @property
+    def group_leaves(self) -> tuple[Leaf, ...]:
+        """Categorical leaves kept as group columns: those named by ``group_columns``, or
+        else the first ``max_group_columns`` string and boolean leaves."""
+        if self.config.group_columns is not None:
+            return tuple(self.leaf(name) for name in self.config.group_columns)
+        candidates = [leaf for leaf in self.leaves if leaf.role in (STRING, BOOLEAN)]
+        return tuple(candidates[: self.config.max_group_columns])
+
+    @property
+    def group_pairs(self) -> tuple[tuple[Leaf, Leaf], ...]:
+        """Pairs of group leaves whose contingency table is kept."""
+        groups = self.group_leaves
+        return tuple((a, b) for i, a in enumerate(groups) for b in groups[i + 1 :])
+
     def leaf(self, name: str) -> Leaf:
         for leaf in self.leaves:
             if leaf.name == name:
@@ -87,6 +107,23 @@ class ScanPlan:
                 tuple(leaf.slot for leaf in self.leaves if leaf.role != UNSUPPORTED),
             ),
         }
+        numeric_slots = tuple(leaf.slot for leaf in self.comoment_leaves)
+        states["missingness"] = MissingnessState(
+            tuple(leaf.slot for leaf in self.leaves if leaf.role != UNSUPPORTED),
+            numeric_slots,
+            sentinels={"*": _sentinel_values(cfg.sentinels)},
+            max_patterns=cfg.max_patterns,
+            max_numeric=min(30, max(1, len(numeric_slots))),
+        )
+        states[f"hll/{KEY_SLOT}"] = HllState(KEY_SLOT, cfg.hll_lg_k)
+        for group in self.group_leaves:
+            states[f"grouped/{group.slot}"] = GroupedMomentsState(
+                numeric_slots, group.slot, cfg.max_groups
+            )
+        for a, b in self.group_pairs:
+            states[f"contingency/{a.slot}/{b.slot}"] = ContingencyState(
+                a.slot, b.slot, cfg.max_groups
+            )
         for leaf in numbers:
             states[f"kll/{leaf.slot}"] = KllState(leaf.slot, cfg.kll_k)
             if leaf.role in (NUMERIC, TEMPORAL):
@@ -103,13 +140,31 @@ class ScanPlan:
     def to_dict(self) -> dict[str, Any]:
         config = asdict(self.config)
         config["quantiles"] = list(self.config.quantiles)
+        for key in ("group_columns", "sentinels"):
+            if config[key] is not None:
+                config[key] = list(config[key])
         return {"leaves": [leaf.to_dict() for leaf in self.leaves], "config": config}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScanPlan:
         config = dict(data["config"])
-        config["quantiles"] = tuple(config["quantiles"])
+        for key in ("quantiles", "group_columns", "sentinels"):
+            if config.get(key) is not None:
+                config[key] = tuple(config[key])
         return cls(tuple(Leaf.from_dict(d) for d in data["leaves"]), ScanConfig(**config))
+
+
+def _sentinel_values(texts: tuple[str, ...]) -> list[Any]:
+    """Sentinels as given (text, compared with strings) plus the numeric ones as numbers."""
+    values: list[Any] = list(texts)
+    for text in texts:
+        try:
+            number = float(text)
+        except ValueError:
+            continue
+        if math.isfinite(number):
+            values.append(number)
+    return values
 
 
 def plan_from_schema(schema: StructType, config: ScanConfig | None = None) -> ScanPlan:
@@ -137,7 +192,37 @@ def plan_from_schema(schema: StructType, config: ScanConfig | None = None) -> Sc
 
     for top in schema.fields:
         visit((top.name,), top.dataType)
-    return ScanPlan(tuple(leaves), config or ScanConfig())
+    plan = ScanPlan(tuple(leaves), config or ScanConfig())
+    _check_named_columns(plan)
+    return plan
+
+
+def _check_named_columns(plan: ScanPlan) -> None:
+    """Group columns and the target must be profiled leaves of a fitting role."""
+    names = {leaf.name: leaf for leaf in plan.leaves}
+    wanted = [("group_columns", n) for n in plan.config.group_columns or ()]
+    if plan.config.target is not None:
+        wanted.append(("target", plan.config.target))
+    for option, name in wanted:
+        leaf = names.get(name)
+        if leaf is None:
+            raise ColumnNotFoundError(
+                f"`{option}` names `{name}`, which is not a column of the table; "
+                f"columns: {sorted(names)[:20]}.",
+                column=name,
+            )
+        if option == "target" and leaf.role != NUMERIC:
+            raise InvalidArgumentError(
+                f"the target `{name}` must be numeric; it is {leaf.spark_type}.",
+                column=name,
+                got=leaf.spark_type,
+            )
+        if option == "group_columns" and leaf.role in (UNSUPPORTED, ARRAY, MAP, BINARY):
+            raise InvalidArgumentError(
+                f"cannot group by `{name}` of type {leaf.spark_type}.",
+                column=name,
+                got=leaf.spark_type,
+            )
 
 
 def _leaf(name: str, path: tuple[str, ...], slot: str, data_type: DataType) -> Leaf:

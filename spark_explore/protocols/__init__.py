@@ -1,0 +1,1 @@
+"""Exploration protocols: each completes its tests on the driver from the merged states."""
