@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from spark_explore.config import ProfileOptions, ScanConfig
 from spark_explore.errors import EmptySourceError
+from spark_explore.protocols.base import ProtocolConfig, ProtocolContext
+from spark_explore.protocols.registry import run_protocols
 from spark_explore.scan.plan import ScanPlan, plan_from_schema
 from spark_explore.states.bundle import StateBundle
 from spark_explore.summary import column_summaries, correlation_summary
@@ -32,6 +35,8 @@ class ProfileResult:
     plan: ScanPlan
     seconds: float = 0.0
     source: dict[str, Any] = field(default_factory=dict)
+    protocol_names: list[str] | None = None
+    protocol_config: ProtocolConfig = field(default_factory=ProtocolConfig)
 
     @property
     def rows(self) -> int:
@@ -44,6 +49,12 @@ class ProfileResult:
     @property
     def correlations(self) -> dict[str, Any]:
         return correlation_summary(self.bundle, self.plan)
+
+    @cached_property
+    def protocols(self) -> dict[str, Any]:
+        """Each exploration protocol's report, completed from the merged states."""
+        context = ProtocolContext(self.bundle, self.plan, self.protocol_config)
+        return run_protocols(context, self.protocol_names)
 
 
 def profile(

@@ -17,7 +17,9 @@ from collections.abc import Sequence
 
 from spark_explore import __version__
 from spark_explore.config import ProfileOptions, load_config
-from spark_explore.errors import SparkExploreError
+from spark_explore.errors import InvalidArgumentError, SparkExploreError
+from spark_explore.protocols.base import ProtocolConfig
+from spark_explore.protocols.registry import PROTOCOLS
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -54,6 +56,13 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-corr-columns", type=int, dest="max_comoment_columns",
                         help="numeric columns in the correlation matrix")
     parser.add_argument("--seed", type=int, help="seed of the row sampler")
+    parser.add_argument("--group-columns", nargs="+", metavar="NAME",
+                        help="group by these columns (default: the first string/boolean ones)")
+    parser.add_argument("--target", help="numeric column for the interaction tests")
+    parser.add_argument("--protocols", nargs="+", metavar="NAME",
+                        help=f"run only these protocols ({', '.join(PROTOCOLS)}), or none")
+    parser.add_argument("--alpha", type=float, default=0.01,
+                        help="significance level of the verdicts (default 0.01)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a profile already in --output")
     parser.add_argument("--master", help="Spark master for a local session (default local[*])")
@@ -89,7 +98,12 @@ def run_profile(args: argparse.Namespace) -> int:
         reservoir_size=args.reservoir_size,
         max_comoment_columns=args.max_comoment_columns,
         seed=args.seed,
+        group_columns=args.group_columns,
+        target=args.target,
     )
+    protocol_names = _protocol_names(args.protocols)
+    if not 0.0 < args.alpha < 1.0:
+        raise InvalidArgumentError(f"`--alpha` must lie in (0, 1); got {args.alpha}.")
     options = ProfileOptions(
         table=args.table,
         output=args.output,
@@ -103,11 +117,27 @@ def run_profile(args: argparse.Namespace) -> int:
     check_output(options.output, options.overwrite)  # fail before the scan, not after
     spark = get_session(master=args.master, remote=args.remote)
     result, _ = profile_table(spark, options, progress=False if args.quiet else None)
+    result.protocol_names = protocol_names
+    result.protocol_config = ProtocolConfig(alpha=args.alpha)
     path = write_profile(result, options.output, overwrite=options.overwrite)
     if not args.quiet:
         print_summary(profile_document(result))
     print(f"wrote {path} ({result.rows:,} rows, {result.seconds:.1f} s)", file=sys.stderr)
     return 0
+
+
+def _protocol_names(requested: list[str] | None) -> list[str] | None:
+    if requested is None:
+        return None
+    if requested == ["none"]:
+        return []
+    unknown = sorted(set(requested) - set(PROTOCOLS))
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown protocol(s) {unknown}; choose from {list(PROTOCOLS)} or `none`.",
+            got=unknown,
+        )
+    return requested
 
 
 def _report(args: argparse.Namespace, message: str) -> None:

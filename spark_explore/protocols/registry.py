@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from typing import Any
 
@@ -38,7 +39,7 @@ def run_protocols(context: ProtocolContext, names: list[str] | None = None) -> d
     profile of a messy table must still be written.
     """
     reports: dict[str, Any] = {}
-    for name in names or available():
+    for name in available() if names is None else names:
         module = importlib.import_module(PROTOCOLS[name])
         try:
             reports[name] = module.run(context).to_dict()

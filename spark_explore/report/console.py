@@ -7,6 +7,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
+_FINDINGS_SHOWN = 8
 _HEADERS = ("column", "type", "count", "nulls", "NaN", "distinct", "mean", "std", "min",
             "median", "max")
 
@@ -42,6 +43,17 @@ def print_summary(document: dict[str, Any], file: TextIO | None = None) -> None:
     for name, column in document["columns"].items():
         if column.get("not_profiled"):
             console.print(f"not profiled: {name}: {column['not_profiled']}")
+    for name, report in (document.get("protocols") or {}).items():
+        if report.get("error"):
+            console.print(f"[bold]{name}[/bold]: failed ({report['error']})")
+            continue
+        findings = report.get("findings") or []
+        if findings:
+            console.print(f"[bold]{name}[/bold]")
+            for finding in findings[:_FINDINGS_SHOWN]:
+                console.print(f"  - {finding}", markup=False)
+            if len(findings) > _FINDINGS_SHOWN:
+                console.print(f"  ... {len(findings) - _FINDINGS_SHOWN} more in profile.json")
 
 
 def _distinct(column: dict[str, Any]) -> str:

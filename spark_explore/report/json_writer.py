@@ -35,6 +35,7 @@ def profile_document(result: ProfileResult) -> dict[str, Any]:
         "scan": {"seconds": round(result.seconds, 3), "config": result.plan.to_dict()["config"]},
         "columns": result.columns,
         "correlations": result.correlations,
+        "protocols": result.protocols,
         "sample": {
             "rows": sample.sample().num_rows,
             "rows_seen": int(sample.rows_seen),
