@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run_profile(args)
     except SparkExploreError as exc:
-        _report(args, f"error: {exc}")
+        _report(args, "error: " + " ".join(str(exc).split()))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         _report(args, "interrupted")

@@ -158,3 +158,31 @@ def test_nested_temporal_and_binary_types(spark, tmp_path) -> None:
     span = columns["span"]
     assert span["role"] == "unsupported" and span["not_profiled"]
     assert span["null_count"] == 2 and span["count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        (["--protocols", "astrology"], "INVALID_ARGUMENT"),
+        (["--group-columns", "nope"], "COLUMN_NOT_FOUND"),
+        (["--target", "s"], "INVALID_ARGUMENT"),
+        (["--alpha", "1.5"], "INVALID_ARGUMENT"),
+        (["--sample-size", "-1"], "INVALID_CONFIG"),
+        (["--config", "/nonexistent.yaml"], "INVALID_CONFIG"),
+    ],
+)
+def test_bad_options(spark, tmp_path, capsys, extra, code) -> None:
+    path = tmp_path / "t"
+    spark.createDataFrame([(1.0, "a")], "x double, s string").write.parquet(str(path))
+    assert _run(str(path), tmp_path / "out", *extra) == EXIT_BAD_INPUT
+    assert f"[{code}]" in _error_line(capsys)
+
+
+def test_malformed_config_file(spark, tmp_path, capsys) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("scan:\n  kll_k: [1, 2\n")
+    assert _run("unused", tmp_path / "out", "--config", str(config)) == EXIT_BAD_INPUT
+    assert "[INVALID_CONFIG]" in _error_line(capsys)
+    config.write_text("scan:\n  no_such_key: 1\n")
+    assert _run("unused", tmp_path / "out", "--config", str(config)) == EXIT_BAD_INPUT
+    assert "[INVALID_CONFIG]" in _error_line(capsys)
