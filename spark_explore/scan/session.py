@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pyspark.sql import SparkSession
+
+LOG_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "log4j2.properties"
 
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
@@ -54,6 +57,10 @@ def get_session(
         builder = builder.master(master or "local[*]")
         for key, value in LOCAL_CONF.items():
             builder = builder.config(key, value)
+        if LOG_CONFIG.exists():
+            builder = builder.config(
+                "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+            )
     session = builder.getOrCreate()
     if not launched_by_spark:
         session.sparkContext.setLogLevel("ERROR")
