@@ -28,6 +28,7 @@ from spark_explore.config import ScanConfig
 from spark_explore.errors import ColumnNotFoundError, InvalidArgumentError
 from spark_explore.states.booleans import BooleanState
 from spark_explore.states.bundle import StateBundle
+from spark_explore.states.cells import CellMomentsState
 from spark_explore.states.comoments import CoMomentState
 from spark_explore.states.contingency import ContingencyState
 from spark_explore.states.distinct import FrequentItemsState, HllState
@@ -116,14 +117,23 @@ class ScanPlan:
             max_numeric=min(30, max(1, len(numeric_slots))),
         )
         states[f"hll/{KEY_SLOT}"] = HllState(KEY_SLOT, cfg.hll_lg_k)
+        # automatically chosen group columns stop being groups beyond max_groups levels
+        # (ids, free text); columns the user named fold their extra levels into "other"
+        give_up = cfg.group_columns is None
         for group in self.group_leaves:
             states[f"grouped/{group.slot}"] = GroupedMomentsState(
-                numeric_slots, group.slot, cfg.max_groups
+                numeric_slots, group.slot, cfg.max_groups, give_up
             )
         for a, b in self.group_pairs:
             states[f"contingency/{a.slot}/{b.slot}"] = ContingencyState(
-                a.slot, b.slot, cfg.max_groups
+                a.slot, b.slot, cfg.max_groups, give_up
             )
+        if cfg.target is not None:  # the target's moments per cell, for two-way ANOVA
+            target = self.leaf(cfg.target).slot
+            for a, b in self.group_pairs:
+                states[f"cells/{a.slot}/{b.slot}"] = CellMomentsState(
+                    target, a.slot, b.slot, cfg.max_groups
+                )
         for leaf in numbers:
             states[f"kll/{leaf.slot}"] = KllState(leaf.slot, cfg.kll_k)
             if leaf.role in (NUMERIC, TEMPORAL):

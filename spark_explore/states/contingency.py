@@ -11,6 +11,7 @@ from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.grouped import (
     OTHER,
+    too_many,
     Fold,
     FoldSummary,
     checked_cap,
@@ -47,6 +48,11 @@ class ContingencyState(State):
         The categorical batch columns of the table's rows and columns.
     max_levels
         Largest number of levels kept exactly per axis (the null level counts as one).
+    give_up
+        Instead of folding, stop counting pairs once either column shows more than
+        ``max_levels`` distinct levels (see
+        :class:`~spark_explore.states.grouped.GroupedMomentsState`); :attr:`abandoned`
+        then says so and only rows are counted.
 
     Raises
     ------
@@ -75,10 +81,14 @@ class ContingencyState(State):
 
     kind = "contingency"
 
-    def __init__(self, row_slot: str, col_slot: str, max_levels: int = 50) -> None:
+    def __init__(
+        self, row_slot: str, col_slot: str, max_levels: int = 50, give_up: bool = False
+    ) -> None:
         self.row_slot = row_slot
         self.col_slot = col_slot
         self.max_levels = checked_cap("max_levels", max_levels)
+        self.give_up = bool(give_up)
+        self.abandoned = False
         self._row_levels: list[str | None] = []
         self._col_levels: list[str | None] = []
         self._counts = np.zeros((1, 1), dtype=np.int64)
@@ -86,9 +96,11 @@ class ContingencyState(State):
         self._col_hashes = np.zeros(0, dtype=np.uint64)
 
     @classmethod
-    def empty(cls, row_slot: str, col_slot: str, max_levels: int = 50) -> ContingencyState:
+    def empty(
+        cls, row_slot: str, col_slot: str, max_levels: int = 50, give_up: bool = False
+    ) -> ContingencyState:
         """The identity element for these columns and cap."""
-        return cls(row_slot, col_slot, max_levels)
+        return cls(row_slot, col_slot, max_levels, give_up)
 
     @property
     def n(self) -> int:
@@ -134,9 +146,18 @@ class ContingencyState(State):
         """Absorb a batch: one dictionary encoding per column and one ``bincount``."""
         if batch.num_rows == 0:
             return
+        if self.abandoned:
+            self._counts[-1, -1] += batch.num_rows
+            return
         owner = type(self).__name__
         batch_rows, row_codes = level_codes(batch.column(self.row_slot), self.row_slot, owner)
         batch_cols, col_codes = level_codes(batch.column(self.col_slot), self.col_slot, owner)
+        if self.give_up and (
+            too_many(self._row_levels, batch_rows, self.max_levels)
+            or too_many(self._col_levels, batch_cols, self.max_levels)
+        ):
+            self._abandon(extra_rows=batch.num_rows)
+            return
         row_target = self._relevel_rows(batch_rows)
         col_target = self._relevel_cols(batch_cols)
         r, c = row_target[row_codes], col_target[col_codes]
@@ -168,10 +189,27 @@ class ContingencyState(State):
             self._col_levels = levels
         return with_other(theirs, size)
 
+    def _abandon(self, extra_rows: int = 0) -> None:
+        """Drop the table, keeping only the row count."""
+        rows = self.n + extra_rows
+        self.abandoned = True
+        self._row_levels, self._col_levels = [], []
+        self._counts = np.array([[rows]], dtype=np.int64)
+        self._row_hashes = np.zeros(0, dtype=np.uint64)
+        self._col_hashes = np.zeros(0, dtype=np.uint64)
+
     def _merge_key(self) -> Any:
-        return (self.row_slot, self.col_slot, self.max_levels)
+        return (self.row_slot, self.col_slot, self.max_levels, self.give_up)
 
     def _merge_in_place(self, other: ContingencyState) -> None:
+        if self.give_up and (
+            self.abandoned
+            or other.abandoned
+            or too_many(self._row_levels, other._row_levels, self.max_levels)
+            or too_many(self._col_levels, other._col_levels, self.max_levels)
+        ):
+            self._abandon(extra_rows=other.n)
+            return
         row_target = self._relevel_rows(other._row_levels)
         col_target = self._relevel_cols(other._col_levels)
         moved = reindex_counts(other._counts, [row_target, col_target])
@@ -186,6 +224,8 @@ class ContingencyState(State):
             "row_slot": self.row_slot,
             "col_slot": self.col_slot,
             "max_levels": self.max_levels,
+            "give_up": self.give_up,
+            "abandoned": self.abandoned,
             "row_levels": row_texts,
             "row_has_null": row_null,
             "col_levels": col_texts,
@@ -197,7 +237,13 @@ class ContingencyState(State):
 
     @classmethod
     def _from_fields(cls, fields: Fields) -> ContingencyState:
-        state = cls(fields["row_slot"], fields["col_slot"], int(fields["max_levels"]))
+        state = cls(
+            fields["row_slot"],
+            fields["col_slot"],
+            int(fields["max_levels"]),
+            bool(fields["give_up"]),
+        )
+        state.abandoned = bool(fields["abandoned"])
         state._row_levels = join_levels(fields["row_levels"], bool(fields["row_has_null"]))
         state._col_levels = join_levels(fields["col_levels"], bool(fields["col_has_null"]))
         shape = (len(state._row_levels) + 1, len(state._col_levels) + 1)

@@ -319,6 +319,12 @@ class GroupedMomentsState(State):
         The categorical batch column that defines the groups.
     max_groups
         Largest number of levels kept exactly (the null level counts as one).
+    give_up
+        Instead of folding levels beyond ``max_groups`` into "other", stop keeping moments
+        once the column shows more than ``max_groups`` distinct levels (it is then no
+        grouping column: an id or free text). Only rows are counted from then on, and
+        :attr:`abandoned` is True; whether that happens depends only on the column's
+        distinct levels, so it does not depend on the split of the rows either.
 
     Raises
     ------
@@ -358,11 +364,17 @@ class GroupedMomentsState(State):
     kind = "grouped_moments"
 
     def __init__(
-        self, value_slots: tuple[str, ...], group_slot: str, max_groups: int = 50
+        self,
+        value_slots: tuple[str, ...],
+        group_slot: str,
+        max_groups: int = 50,
+        give_up: bool = False,
     ) -> None:
         self.value_slots = tuple(value_slots)
         self.group_slot = group_slot
         self.max_groups = checked_cap("max_groups", max_groups)
+        self.give_up = bool(give_up)
+        self.abandoned = False
         self._levels: list[str | None] = []
         self._moments = _algebra.Moments(
             *(np.zeros((1, len(self.value_slots))) for _ in _algebra.Moments._fields)
@@ -372,10 +384,14 @@ class GroupedMomentsState(State):
 
     @classmethod
     def empty(
-        cls, value_slots: tuple[str, ...], group_slot: str, max_groups: int = 50
+        cls,
+        value_slots: tuple[str, ...],
+        group_slot: str,
+        max_groups: int = 50,
+        give_up: bool = False,
     ) -> GroupedMomentsState:
         """The identity element for these columns and cap."""
-        return cls(value_slots, group_slot, max_groups)
+        return cls(value_slots, group_slot, max_groups, give_up)
 
     @property
     def n(self) -> int:
@@ -415,9 +431,15 @@ class GroupedMomentsState(State):
         """Absorb a batch: one sort by group and one moment reduction per kept group."""
         if batch.num_rows == 0:
             return
+        if self.abandoned:
+            self._counts[-1] += batch.num_rows
+            return
         batch_levels, codes = level_codes(
             batch.column(self.group_slot), self.group_slot, type(self).__name__
         )
+        if self.give_up and too_many(self._levels, batch_levels, self.max_groups):
+            self._abandon(extra_rows=batch.num_rows)
+            return
         values, finite = batch.float_matrix(self.value_slots)
         levels, own, incoming = fold_union(
             self._levels, batch_levels, self.max_groups, level_rank, level_order
@@ -438,10 +460,28 @@ class GroupedMomentsState(State):
         self._counts = reindex_counts(self._counts, [target])
         self._moments = _reindex_moments(self._moments, target)
 
+    def _abandon(self, extra_rows: int = 0) -> None:
+        """Drop the levels and moments, keeping only the row count."""
+        rows = self.n + extra_rows
+        self.abandoned = True
+        self._levels = []
+        self._moments = _algebra.Moments(
+            *(np.zeros((1, len(self.value_slots))) for _ in _algebra.Moments._fields)
+        )
+        self._counts = np.array([rows], dtype=np.int64)
+        self._hashes = np.zeros(0, dtype=np.uint64)
+
     def _merge_key(self) -> Any:
-        return (self.value_slots, self.group_slot, self.max_groups)
+        return (self.value_slots, self.group_slot, self.max_groups, self.give_up)
 
     def _merge_in_place(self, other: GroupedMomentsState) -> None:
+        if self.give_up and (
+            self.abandoned
+            or other.abandoned
+            or too_many(self._levels, other._levels, self.max_groups)
+        ):
+            self._abandon(extra_rows=other.n)
+            return
         levels, own, theirs = fold_union(
             self._levels, other._levels, self.max_groups, level_rank, level_order
         )
@@ -460,6 +500,8 @@ class GroupedMomentsState(State):
             "value_slots": list(self.value_slots),
             "group_slot": self.group_slot,
             "max_groups": self.max_groups,
+            "give_up": self.give_up,
+            "abandoned": self.abandoned,
             "levels": texts,
             "has_null": has_null,
             "counts": self._counts,
@@ -470,7 +512,13 @@ class GroupedMomentsState(State):
 
     @classmethod
     def _from_fields(cls, fields: Fields) -> GroupedMomentsState:
-        state = cls(tuple(fields["value_slots"]), fields["group_slot"], int(fields["max_groups"]))
+        state = cls(
+            tuple(fields["value_slots"]),
+            fields["group_slot"],
+            int(fields["max_groups"]),
+            bool(fields["give_up"]),
+        )
+        state.abandoned = bool(fields["abandoned"])
         state._levels = join_levels(fields["levels"], bool(fields["has_null"]))
         state._counts = np.asarray(fields["counts"], dtype=np.int64)
         state._hashes = np.asarray(fields["level_hashes"], dtype=np.uint64)
@@ -482,6 +530,13 @@ class GroupedMomentsState(State):
             )
         )
         return state
+
+
+def too_many(kept: Sequence[Any], incoming: Sequence[Any], cap: int) -> bool:
+    """Whether two level lists together hold more than ``cap`` distinct levels."""
+    if len(incoming) > cap or len(kept) > cap:
+        return True
+    return len(set(kept).union(incoming)) > cap
 
 
 def checked_cap(name: str, value: Any) -> int:

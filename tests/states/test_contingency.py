@@ -168,3 +168,22 @@ def test_identity_purity_round_trip_and_pickle() -> None:
         assert rows == ["x", "y", None] and cols == ["u", "v"]
     with pytest.raises(IncompatibleStatesError):
         left.merge(ContingencyState("a", "c"))
+
+
+def test_give_up_when_either_column_has_too_many_levels() -> None:
+    import pyarrow as pa
+
+    from spark_explore.states.batch import Batch as _Batch
+
+    data = {"a": [f"id{i}" for i in range(20)], "b": ["x", "y"] * 10}
+    state = ContingencyState("a", "b", max_levels=5, give_up=True)
+    state.update(_Batch(pa.record_batch(data)))
+    assert state.abandoned and state.n == 20
+    left = ContingencyState("a", "b", max_levels=5, give_up=True)
+    right = ContingencyState("a", "b", max_levels=5, give_up=True)
+    left.update(_Batch(pa.record_batch({k: v[:4] for k, v in data.items()})))
+    right.update(_Batch(pa.record_batch({k: v[4:8] for k, v in data.items()})))
+    assert not left.abandoned and not right.abandoned
+    merged = left.merge(right)
+    assert merged.abandoned and merged.n == 8
+    assert ContingencyState.from_bytes(merged.to_bytes()).abandoned

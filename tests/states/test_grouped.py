@@ -245,3 +245,30 @@ def test_merge_identity_purity_round_trip_and_pickle() -> None:
         np.testing.assert_array_equal(restored.moments("x").m2, merged.moments("x").m2)
     with pytest.raises(IncompatibleStatesError):
         left.merge(GroupedMomentsState(("x",), "g", max_groups=3))
+
+
+def test_give_up_beyond_the_cap_whatever_the_split() -> None:
+    import pyarrow as pa
+
+    from spark_explore.states.batch import Batch as _Batch
+
+    levels = [f"id{i}" for i in range(30)]
+    data = {"x": [float(i) for i in range(30)], "g": levels}
+    whole = GroupedMomentsState(("x",), "g", max_groups=10, give_up=True)
+    whole.update(_Batch(pa.record_batch(data)))
+    assert whole.abandoned and whole.n == 30 and whole.levels() == []
+    parts = []
+    for lo in range(0, 30, 6):  # each part alone stays under the cap
+        part = GroupedMomentsState(("x",), "g", max_groups=10, give_up=True)
+        part.update(_Batch(pa.record_batch({k: v[lo : lo + 6] for k, v in data.items()})))
+        assert not part.abandoned
+        parts.append(part)
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.merge(part)
+    assert merged.abandoned and merged.n == 30
+    restored = GroupedMomentsState.from_bytes(merged.to_bytes())
+    assert restored.abandoned and restored.n == 30
+    few = GroupedMomentsState(("x",), "g", max_groups=10, give_up=True)
+    few.update(_Batch(pa.record_batch({k: v[:10] for k, v in data.items()})))
+    assert not few.abandoned and len(few.levels()) == 10
