@@ -90,4 +90,23 @@ def test_connect_profile_equals_classic_profile(shared_data, tmp_path) -> None:
                 values = data.column(name).drop_null().to_numpy()
                 check_quantiles(column, values[np.isfinite(values)])
                 column.pop("quantiles")
+    # Protocol results computed from the sketches inherit their randomness; those from
+    # exact aggregates and from the (deterministic) sample must be equal.
+    protocols = classic.pop("protocols"), connect.pop("protocols")
     assert classic == connect
+    exact = [dict(_deterministic_results(p)) for p in protocols]
+    assert exact[0] and exact[0] == exact[1]
+    assert list(protocols[0]) == list(protocols[1])
+
+
+def _deterministic_results(node, path=()):
+    """(path, result) of every test result computed exactly or on the sample."""
+    if isinstance(node, dict):
+        if node.get("method") in ("exact-from-aggregates", "reservoir-sample"):
+            yield path, node
+            return
+        for key, value in node.items():
+            yield from _deterministic_results(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _deterministic_results(value, (*path, i))
