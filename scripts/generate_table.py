@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Write a synthetic Parquet table for demos, tests and benchmarks.
 
-The table is built by Spark from ``spark.range`` and column expressions, so ten million
-rows take seconds and memory stays bounded: no row is ever brought to the driver.
+The table is built by Spark from ``spark.range`` and column expressions, so it is written at
+Spark's speed on all cores, with no Python loop, and memory stays bounded: no row is ever
+brought to the driver.
 
 Except in the ``wide`` shape, every random value is a function of ``(seed, column, row id)``
 through ``xxhash64``, not of Spark's per-partition random generators. The same ``--seed``
@@ -511,11 +512,11 @@ def _session_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
     try:
         yield
     finally:
-        for key, value in previous.items():
-            if value is None:
+        for key, old in previous.items():
+            if old is None:
                 spark.conf.unset(key)
             else:
-                spark.conf.set(key, value)
+                spark.conf.set(key, old)
 
 
 def _local_path(output: str) -> Path | None:
