@@ -43,7 +43,7 @@ def scan_progress(spark: SparkSession, enabled: bool | None = None) -> Iterator[
         TimeElapsedColumn(),
     )
     with Progress(*columns, transient=True) as bar:
-        task = bar.add_task("scan", total=None)
+        task = bar.add_task("scan", total=1)
 
         def show(done: int, total: int) -> None:
             bar.update(task, completed=done, total=max(total, 1))
