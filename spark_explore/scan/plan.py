@@ -132,7 +132,7 @@ class ScanPlan:
             target = self.leaf(cfg.target).slot
             for a, b in self.group_pairs:
                 states[f"cells/{a.slot}/{b.slot}"] = CellMomentsState(
-                    target, a.slot, b.slot, cfg.max_groups
+                    target, a.slot, b.slot, cfg.max_groups, give_up
                 )
         for leaf in numbers:
             states[f"kll/{leaf.slot}"] = KllState(leaf.slot, cfg.kll_k)
