@@ -51,20 +51,38 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--where", metavar="PREDICATE", help="SQL filter applied before the scan")
     parser.add_argument("--delta-version", type=int, help="read this version of a Delta table")
     parser.add_argument("--config", help="YAML configuration (default: conf/default.yaml)")
-    parser.add_argument("--sample-size", type=int, dest="reservoir_size",
-                        help="rows in the uniform sample")
-    parser.add_argument("--max-corr-columns", type=int, dest="max_comoment_columns",
-                        help="numeric columns in the correlation matrix")
+    parser.add_argument(
+        "--sample-size", type=int, dest="reservoir_size", help="rows in the uniform sample"
+    )
+    parser.add_argument(
+        "--max-corr-columns",
+        type=int,
+        dest="max_comoment_columns",
+        help="numeric columns in the correlation matrix",
+    )
     parser.add_argument("--seed", type=int, help="seed of the row sampler")
-    parser.add_argument("--group-columns", nargs="+", metavar="NAME",
-                        help="group by these columns (default: the first string/boolean ones)")
+    parser.add_argument(
+        "--group-columns",
+        nargs="+",
+        metavar="NAME",
+        help="group by these columns (default: the first string/boolean ones)",
+    )
     parser.add_argument("--target", help="numeric column for the interaction tests")
-    parser.add_argument("--protocols", nargs="+", metavar="NAME",
-                        help=f"run only these protocols ({', '.join(PROTOCOLS)}), or none")
-    parser.add_argument("--alpha", type=float, default=0.01,
-                        help="significance level of the verdicts (default 0.01)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a profile already in --output")
+    parser.add_argument(
+        "--protocols",
+        nargs="+",
+        metavar="NAME",
+        help=f"run only these protocols ({', '.join(PROTOCOLS)}), or none",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.01,
+        help="significance level of the verdicts (default 0.01)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a profile already in --output"
+    )
     parser.add_argument("--master", help="Spark master for a local session (default local[*])")
     parser.add_argument("--remote", help="Spark Connect URL, e.g. sc://host:15002")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary table")

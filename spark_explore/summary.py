@@ -130,9 +130,7 @@ def _moment_statistics(
     if n < 2 or m2 <= 0:
         out["skewness"] = out["kurtosis"] = None
         reason = (
-            "fewer than 2 finite values"
-            if n < 2
-            else "all finite values are equal (zero variance)"
+            "fewer than 2 finite values" if n < 2 else "all finite values are equal (zero variance)"
         )
         undefined["skewness"] = undefined["kurtosis"] = reason
     else:
@@ -222,7 +220,11 @@ def _boolean_summary(bundle: StateBundle, leaf: Leaf) -> dict[str, Any]:
     state = bundle["boolean"]
     j = state.slots.index(leaf.slot)
     true, false = int(state.true_counts[j]), int(state.false_counts[j])
-    return {"true_count": true, "false_count": false, "distinct_count": int(true > 0) + int(false > 0)}
+    return {
+        "true_count": true,
+        "false_count": false,
+        "distinct_count": int(true > 0) + int(false > 0),
+    }
 
 
 def correlation_summary(bundle: StateBundle, plan: ScanPlan) -> dict[str, Any]:

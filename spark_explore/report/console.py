@@ -8,8 +8,19 @@ from rich.console import Console
 from rich.table import Table
 
 _FINDINGS_SHOWN = 8
-_HEADERS = ("column", "type", "count", "nulls", "NaN", "distinct", "mean", "std", "min",
-            "median", "max")
+_HEADERS = (
+    "column",
+    "type",
+    "count",
+    "nulls",
+    "NaN",
+    "distinct",
+    "mean",
+    "std",
+    "min",
+    "median",
+    "max",
+)
 
 
 def print_summary(document: dict[str, Any], file: TextIO | None = None) -> None:
@@ -20,8 +31,9 @@ def print_summary(document: dict[str, Any], file: TextIO | None = None) -> None:
     source = document.get("source", {}).get("table", "")
     table = Table(title=f"{source}: {document['rows']:,} rows", title_justify="left")
     for header in _HEADERS:
-        table.add_column(header, justify="left" if header in ("column", "type") else "right",
-                         overflow="fold")
+        table.add_column(
+            header, justify="left" if header in ("column", "type") else "right", overflow="fold"
+        )
     for name, column in document["columns"].items():
         table.add_row(
             name,

@@ -118,12 +118,7 @@ def merge_moments(a: Moments, b: Moments) -> Moments:
     mean, mean_lo = two_sum(mean, err + a.mean_lo)
     term = delta * delta_n * na * nb
     m2 = a.m2 + b.m2 + term
-    m3 = (
-        a.m3
-        + b.m3
-        + term * delta_n * (na - nb)
-        + 3.0 * delta_n * (na * b.m2 - nb * a.m2)
-    )
+    m3 = a.m3 + b.m3 + term * delta_n * (na - nb) + 3.0 * delta_n * (na * b.m2 - nb * a.m2)
     m4 = (
         a.m4
         + b.m4

@@ -38,9 +38,7 @@ def encode(kind: str, version: int, fields: Fields) -> bytes:
         array, metadata = _to_arrow(name, value)
         columns.append(array)
         schema_fields.append(pa.field(name, array.type, metadata=metadata))
-    schema = pa.schema(
-        schema_fields, metadata={"kind": kind, "version": str(version)}
-    )
+    schema = pa.schema(schema_fields, metadata={"kind": kind, "version": str(version)})
     batch = pa.RecordBatch.from_arrays(columns, schema=schema)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema) as writer:
@@ -81,9 +79,7 @@ def decode(data: bytes) -> tuple[str, int, Fields]:
     metadata = batch.schema.metadata or {}
     kind = metadata.get(b"kind", b"").decode()
     version = int(metadata.get(b"version", b"0"))
-    fields = {
-        f.name: _from_arrow(f, batch.column(i)) for i, f in enumerate(batch.schema)
-    }
+    fields = {f.name: _from_arrow(f, batch.column(i)) for i, f in enumerate(batch.schema)}
     return kind, version, fields
 
 

@@ -106,7 +106,5 @@ class StateBundle(Mapping[str, State]):
             raise StateFormatError(f"no saved state at `{path}`.", path=str(path)) from None
         except (pa.ArrowInvalid, OSError) as exc:
             raise StateFormatError(f"`{path}` is not a saved state bundle: {exc}") from None
-        metadata = {
-            k.decode(): json.loads(v) for k, v in (table.schema.metadata or {}).items()
-        }
+        metadata = {k.decode(): json.loads(v) for k, v in (table.schema.metadata or {}).items()}
         return cls.from_table(table), metadata

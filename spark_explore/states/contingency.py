@@ -11,7 +11,6 @@ from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.grouped import (
     OTHER,
-    too_many,
     Fold,
     FoldSummary,
     checked_cap,
@@ -26,6 +25,7 @@ from spark_explore.states.grouped import (
     level_rank,
     reindex_counts,
     split_levels,
+    too_many,
     with_other,
 )
 

@@ -81,11 +81,13 @@ class TestResult:
         return _finite(data)
 
 
-def not_applicable(test: str, reason: str, *, n: int | None = None, method: str = EXACT,
-                   reference: str = "") -> TestResult:
+def not_applicable(
+    test: str, reason: str, *, n: int | None = None, method: str = EXACT, reference: str = ""
+) -> TestResult:
     """A result for a test that cannot be carried out on these data."""
-    return TestResult(None, None, test, n=n, method=method, applicable=False, reason=reason,
-                      reference=reference)
+    return TestResult(
+        None, None, test, n=n, method=method, applicable=False, reason=reason, reference=reference
+    )
 
 
 def _finite(value: Any) -> Any:

@@ -43,7 +43,12 @@ def test_odd_names_with_filter_on_an_unselected_column(spark, odd_parquet):
 
 def test_odd_names_in_a_partitioned_delta_table(spark, tmp_path):
     table = pa.table(
-        {"dot.ted": ["x", "y"], "_metadata": [1, 2], "count": [3.0, 4.0], "_partition_index": [5, 6]}
+        {
+            "dot.ted": ["x", "y"],
+            "_metadata": [1, 2],
+            "count": [3.0, 4.0],
+            "_partition_index": [5, 6],
+        }
     )
     write_deltalake(str(tmp_path), table, partition_by=["dot.ted"])
 

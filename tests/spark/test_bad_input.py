@@ -140,8 +140,15 @@ def test_nested_temporal_and_binary_types(spark, tmp_path) -> None:
     )
     ts = dt.datetime(2024, 2, 29, 12, 30, 15, 123456, tzinfo=dt.timezone.utc)
     rows = [
-        ((1.5, "p"), [1, 2, 3], {"k": 1}, b"\x00\x01", dt.date(2024, 2, 29), ts,
-         dt.timedelta(days=1)),
+        (
+            (1.5, "p"),
+            [1, 2, 3],
+            {"k": 1},
+            b"\x00\x01",
+            dt.date(2024, 2, 29),
+            ts,
+            dt.timedelta(days=1),
+        ),
         ((2.5, None), [], {}, b"", dt.date(1969, 12, 31), None, None),
         (None, None, None, None, None, None, None),
     ]

@@ -13,8 +13,17 @@ import pytest
 from spark_explore.api import profile
 from tests.nist import certified, lre, univariate_values
 
-SETS = ["PiDigits", "Lottery", "Lew", "Mavro", "Michelso", "NumAcc1", "NumAcc2", "NumAcc3",
-        "NumAcc4"]
+SETS = [
+    "PiDigits",
+    "Lottery",
+    "Lew",
+    "Mavro",
+    "Michelso",
+    "NumAcc1",
+    "NumAcc2",
+    "NumAcc3",
+    "NumAcc4",
+]
 STD_LRE = {"NumAcc3": 9.4, "NumAcc4": 8.2}
 
 

@@ -62,7 +62,9 @@ def _messy_table(rows: int, seed: int) -> pa.Table:
             "skewed": pa.array(skewed, from_pandas=False),
             "counts": pa.array(counts, mask=null_mask),
             "small": pa.array(rng.integers(0, 3, rows).astype(np.int8)),
-            "single": pa.array(np.where(np.arange(rows) == 7, 4.5, np.nan), mask=np.arange(rows) != 7),
+            "single": pa.array(
+                np.where(np.arange(rows) == 7, 4.5, np.nan), mask=np.arange(rows) != 7
+            ),
             "words": pa.array(words, mask=rng.random(rows) < 0.1),
         }
     )

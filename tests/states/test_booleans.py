@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import random
 from collections import Counter
 
 import numpy as np
@@ -16,6 +15,7 @@ from spark_explore.errors import IncompatibleStatesError, InvalidArgumentError
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.booleans import BooleanState
+from tests.states.merging import merge_randomly
 
 SLOTS = ("a", "b")
 
@@ -27,16 +27,6 @@ def _state(a: list[bool | None], b: list[bool | None]) -> BooleanState:
     )
     state.update(Batch(batch))
     return state
-
-
-def _merge_randomly(states: list[BooleanState], seed: int) -> BooleanState:
-    rnd = random.Random(seed)
-    pool = list(states)
-    while len(pool) > 1:
-        i, j = rnd.sample(range(len(pool)), 2)
-        merged = pool[i].merge(pool[j])
-        pool = [s for k, s in enumerate(pool) if k not in (i, j)] + [merged]
-    return pool[0]
 
 
 def _assert_same(x: BooleanState, y: BooleanState) -> None:
@@ -114,7 +104,7 @@ def test_merge_of_any_split_equals_whole(pairs: list[tuple], cuts: list[int], se
     bounds = [0, *sorted(min(c, len(pairs)) for c in cuts), len(pairs)]
     parts = [state_of(pairs[x:y]) for x, y in zip(bounds, bounds[1:])]
     before = [p.to_bytes() for p in parts]
-    _assert_same(_merge_randomly(parts, seed), whole)
+    _assert_same(merge_randomly(parts, seed), whole)
     assert [p.to_bytes() for p in parts] == before
     _assert_same(whole.merge(BooleanState.empty(SLOTS)), whole)
     _assert_same(BooleanState.empty(SLOTS).merge(whole), whole)

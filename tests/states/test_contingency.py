@@ -32,8 +32,12 @@ def _state(data: pa.Table | dict, max_levels: int = 50, a: str = "a", b: str = "
 def _as_counter(state: ContingencyState, **options) -> Counter:
     rows, cols, counts = state.table(**options)
     return Counter(
-        {(r, c): int(counts[i, j]) for i, r in enumerate(rows) for j, c in enumerate(cols)
-         if counts[i, j]}
+        {
+            (r, c): int(counts[i, j])
+            for i, r in enumerate(rows)
+            for j, c in enumerate(cols)
+            if counts[i, j]
+        }
     )
 
 

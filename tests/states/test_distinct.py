@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import pickle
-import random
 from collections import Counter
 from decimal import Decimal
 from typing import TypeVar
@@ -19,6 +18,7 @@ from spark_explore.errors import IncompatibleStatesError, InvalidArgumentError
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.distinct import FrequentItemsState, HllState
+from tests.states.merging import merge_randomly
 
 S = TypeVar("S", bound=State)
 
@@ -38,16 +38,6 @@ def _fi(values: list | np.ndarray, lg_max_size: int = 10) -> FrequentItemsState:
     state = FrequentItemsState.empty("x", lg_max_size)
     state.update(_batch(values))
     return state
-
-
-def _merge_randomly(states: list[S], seed: int) -> S:
-    rnd = random.Random(seed)
-    pool = list(states)
-    while len(pool) > 1:
-        i, j = rnd.sample(range(len(pool)), 2)
-        merged = pool[i].merge(pool[j])
-        pool = [s for k, s in enumerate(pool) if k not in (i, j)] + [merged]
-    return pool[0]
 
 
 def _split(values: list, cuts: list[int]) -> list[list]:
@@ -163,7 +153,7 @@ def test_hll_merge_of_any_split_equals_whole(
     assert whole.n == sum(v is not None for v in data)
     parts = [state_of(part) for part in _split(data, cuts)]
     before = [p.to_bytes() for p in parts]
-    _assert_same_hll(_merge_randomly(parts, seed), whole)
+    _assert_same_hll(merge_randomly(parts, seed), whole)
     assert [p.to_bytes() for p in parts] == before
     _assert_same_hll(whole.merge(HllState.empty("x")), whole)
     _assert_same_hll(HllState.empty("x").merge(whole), whole)
@@ -263,7 +253,7 @@ def test_frequent_items_merge_of_any_split_keeps_the_bounds(
     whole = _fi(data, lg_max_size=4)
     parts = [_fi(part, lg_max_size=4) for part in _split(data, cuts)]
     before = [p.to_bytes() for p in parts]
-    merged = _merge_randomly(parts, seed)
+    merged = merge_randomly(parts, seed)
     assert [p.to_bytes() for p in parts] == before
     assert merged.n == whole.n == sum(truth.values())
     assert merged.max_error <= merged.sketch.epsilon * merged.n
@@ -282,9 +272,7 @@ def test_frequent_items_merge_of_any_split_keeps_the_bounds(
 
 @settings(max_examples=50, deadline=None)
 @given(
-    values=st.lists(
-        st.none() | st.text(st.sampled_from(list("ab é😀")), max_size=3), max_size=80
-    ),
+    values=st.lists(st.none() | st.text(st.sampled_from(list("ab é😀")), max_size=3), max_size=80),
     cuts=st.lists(st.integers(0, 80), max_size=6),
     seed=st.integers(0, 2**32),
 )
@@ -296,6 +284,6 @@ def test_hll_of_strings_counts_the_empty_string_whatever_the_split(
     assert round(whole.estimate()) == truth
     assert whole.empty_string == ("" in values)
     parts = [_hll(part, pa.string()) for part in _split(values, cuts)]
-    merged = _merge_randomly(parts, seed)
+    merged = merge_randomly(parts, seed)
     _assert_same_hll(merged, whole)
     assert merged.empty_string == whole.empty_string

@@ -54,8 +54,14 @@ def test_penguins_missingness_is_exactly_the_two_known_groups_of_rows() -> None:
     assert state.patterns() == [(complete, 333), (sex_only, 9), (all_five, 2)]
     assert state.pattern_fold.rows == 0 and state.n == 344
     assert state.counts("sex") == {
-        "null": 11, "nan": 0, "posinf": 0, "neginf": 0, "empty": 0, "blank": 0,
-        "missing": 11, "sentinels": {},
+        "null": 11,
+        "nan": 0,
+        "posinf": 0,
+        "neginf": 0,
+        "empty": 0,
+        "blank": 0,
+        "missing": 11,
+        "sentinels": {},
     }
     frame = table.to_pandas()
     numeric = np.column_stack([frame[s].to_numpy(float) for s in (*MEASURES, "year")])
@@ -102,8 +108,14 @@ def test_each_kind_and_each_sentinel_is_counted_apart() -> None:
     state = _state(data, ("x", "i", "s", "b"), ("x", "i"), sentinels=sentinels)
     x = state.counts("x")
     assert x == {
-        "null": 1, "nan": 1, "posinf": 1, "neginf": 1, "empty": 0, "blank": 0,
-        "missing": 4, "sentinels": {-999.0: 2, "NA": 0},
+        "null": 1,
+        "nan": 1,
+        "posinf": 1,
+        "neginf": 1,
+        "empty": 0,
+        "blank": 0,
+        "missing": 4,
+        "sentinels": {-999.0: 2, "NA": 0},
     }
     i = state.counts("i")
     assert i["null"] == 1 and i["nan"] == 0 and i["missing"] == 4
@@ -112,8 +124,14 @@ def test_each_kind_and_each_sentinel_is_counted_apart() -> None:
     assert (s["null"], s["empty"], s["blank"], s["missing"]) == (1, 1, 2, 4)
     assert s["sentinels"] == {-999.0: 0, "NA": 1, "null": 1, "?": 1}
     assert state.counts("b") == {
-        "null": 2, "nan": 0, "posinf": 0, "neginf": 0, "empty": 0, "blank": 0,
-        "missing": 2, "sentinels": {-999.0: 0, "NA": 0},
+        "null": 2,
+        "nan": 0,
+        "posinf": 0,
+        "neginf": 0,
+        "empty": 0,
+        "blank": 0,
+        "missing": 2,
+        "sentinels": {-999.0: 0, "NA": 0},
     }
     missing = np.array(
         [
@@ -255,6 +273,7 @@ def test_merge_of_any_split_in_any_order_equals_the_whole(rows, cuts, max_patter
     assert merged.patterns(None) == whole.patterns(None)
     assert merged.pattern_fold == whole.pattern_fold
     if max_patterns == 256:
+
         def missing(v: object) -> bool:
             return v is None or v != v or v in (-999.0, "NA")
 

@@ -92,9 +92,9 @@ def test_merge_of_any_split_equals_the_whole(rows, cuts, seed) -> None:
     b = [r[1] for r in rows]
     whole = _state({"a": a, "b": b})
     bounds = sorted({0, len(rows), *[min(c, len(rows)) for c in cuts]})
-    parts = [
-        _state({"a": a[lo:hi], "b": b[lo:hi]}) for lo, hi in zip(bounds, bounds[1:])
-    ] or [MomentsState(("a", "b"))]
+    parts = [_state({"a": a[lo:hi], "b": b[lo:hi]}) for lo, hi in zip(bounds, bounds[1:])] or [
+        MomentsState(("a", "b"))
+    ]
     np.random.default_rng(seed).shuffle(parts)
     merged = MomentsState.empty(("a", "b"))
     for part in parts:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import pickle
-import random
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +15,7 @@ from spark_explore.errors import IncompatibleStatesError, InvalidArgumentError
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.quantiles import KllState
+from tests.states.merging import merge_randomly
 
 PROBS = np.linspace(0.0, 1.0, 41)
 
@@ -28,16 +28,6 @@ def _state(values: list | np.ndarray, k: int = 200) -> KllState:
     state = KllState.empty("x", k)
     state.update(_batch(values))
     return state
-
-
-def _merge_randomly(states: list[KllState], seed: int) -> KllState:
-    rnd = random.Random(seed)
-    pool = list(states)
-    while len(pool) > 1:
-        i, j = rnd.sample(range(len(pool)), 2)
-        merged = pool[i].merge(pool[j])
-        pool = [s for k, s in enumerate(pool) if k not in (i, j)] + [merged]
-    return pool[0]
 
 
 def _rank_distance(sorted_values: np.ndarray, q: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -90,7 +80,13 @@ def test_non_finite_and_null_values_are_left_out() -> None:
 
 
 def test_empty_and_all_null() -> None:
-    for state in (_state([]), _state([None, None], ), _state([np.nan, np.inf])):
+    for state in (
+        _state([]),
+        _state(
+            [None, None],
+        ),
+        _state([np.nan, np.inf]),
+    ):
         assert state.is_empty and state.n == 0
         assert state.quantiles([0.5, 0.9]) == [None, None]
         assert state.rank(1.0) is None and state.cdf([1.0]) == [None]
@@ -165,7 +161,7 @@ def test_merge_of_any_split_equals_whole(
     bounds = [0, *sorted(min(c, len(data)) for c in cuts), len(data)]
     parts = [_state(data[a:b], k=64) for a, b in zip(bounds, bounds[1:])]
     before = [p.to_bytes() for p in parts]
-    merged = _merge_randomly(parts, seed)
+    merged = merge_randomly(parts, seed)
     assert [p.to_bytes() for p in parts] == before  # inputs untouched
     assert merged.n == whole.n and merged.min == whole.min and merged.max == whole.max
     if finite.size:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import random
 from collections import Counter
 
 import numpy as np
@@ -17,6 +16,7 @@ from spark_explore.errors import IncompatibleStatesError, InvalidArgumentError
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.strings import StringState
+from tests.states.merging import merge_randomly
 
 RTOL = 1e-9
 
@@ -32,16 +32,6 @@ def _state(values: list | pa.Array, exact_cap: int = 1000) -> StringState:
     state = StringState.empty("s", exact_cap)
     state.update(_batch(values, pa.string() if isinstance(values, list) else None))
     return state
-
-
-def _merge_randomly(states: list[StringState], seed: int) -> StringState:
-    rnd = random.Random(seed)
-    pool = list(states)
-    while len(pool) > 1:
-        i, j = rnd.sample(range(len(pool)), 2)
-        merged = pool[i].merge(pool[j])
-        pool = [s for k, s in enumerate(pool) if k not in (i, j)] + [merged]
-    return pool[0]
 
 
 def _length_stats(state: StringState) -> dict[str, float]:
@@ -71,9 +61,7 @@ def _assert_matches_python(state: StringState, values: list[str | None]) -> None
 def test_counts_lengths_and_moments_match_python_and_scipy() -> None:
     rng = np.random.default_rng(17)
     alphabet = np.array(list("ab ") + UNICODE[:4])
-    values: list[str | None] = [
-        "".join(rng.choice(alphabet, rng.poisson(6))) for _ in range(3000)
-    ]
+    values: list[str | None] = ["".join(rng.choice(alphabet, rng.poisson(6))) for _ in range(3000)]
     values += UNICODE + [None] * 20
     state = StringState.empty("s")
     for part in np.array_split(np.array(values, dtype=object), 4):
@@ -190,7 +178,7 @@ def test_merge_of_any_split_equals_whole(
     bounds = [0, *sorted(min(c, len(values)) for c in cuts), len(values)]
     parts = [_state(values[a:b], cap) for a, b in zip(bounds, bounds[1:])]
     before = [p.to_bytes() for p in parts]
-    _assert_same(_merge_randomly(parts, seed), whole)
+    _assert_same(merge_randomly(parts, seed), whole)
     assert [p.to_bytes() for p in parts] == before  # inputs untouched
     _assert_same(whole.merge(StringState.empty("s", cap)), whole)
     _assert_same(StringState.empty("s", cap).merge(whole), whole)

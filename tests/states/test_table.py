@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import random
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +14,7 @@ from spark_explore.errors import IncompatibleStatesError
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.table import TableState
+from tests.states.merging import merge_randomly
 
 SLOTS = ("i", "f", "s")
 
@@ -30,16 +30,6 @@ def _state(rows: list[tuple]) -> TableState:
     state = TableState.empty(SLOTS)
     state.update(_batch(rows))
     return state
-
-
-def _merge_randomly(states: list[TableState], seed: int) -> TableState:
-    rnd = random.Random(seed)
-    pool = list(states)
-    while len(pool) > 1:
-        i, j = rnd.sample(range(len(pool)), 2)
-        merged = pool[i].merge(pool[j])
-        pool = [s for k, s in enumerate(pool) if k not in (i, j)] + [merged]
-    return pool[0]
 
 
 def _assert_same(a: TableState, b: TableState) -> None:
@@ -109,7 +99,7 @@ def test_merge_of_any_split_equals_whole(rows: list[tuple], cuts: list[int], see
     bounds = [0, *sorted(min(c, len(rows)) for c in cuts), len(rows)]
     parts = [_state(rows[a:b]) for a, b in zip(bounds, bounds[1:])]
     before = [p.to_bytes() for p in parts]
-    merged = _merge_randomly(parts, seed)
+    merged = merge_randomly(parts, seed)
     _assert_same(merged, whole)
     assert [p.to_bytes() for p in parts] == before  # inputs untouched
     _assert_same(whole.merge(TableState.empty(SLOTS)), whole)
