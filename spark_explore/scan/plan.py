@@ -256,9 +256,7 @@ def _leaf(name: str, path: tuple[str, ...], slot: str, data_type: DataType) -> L
             name, path, slot, TEMPORAL, spark_type, exact="int", temporal_unit="timestamp_ntz"
         )
     if isinstance(data_type, T.TimestampType):
-        return Leaf(
-            name, path, slot, TEMPORAL, spark_type, exact="int", temporal_unit="timestamp"
-        )
+        return Leaf(name, path, slot, TEMPORAL, spark_type, exact="int", temporal_unit="timestamp")
     if isinstance(data_type, T.BinaryType):
         return Leaf(name, path, slot, BINARY, spark_type, exact="int")
     if isinstance(data_type, T.ArrayType):
