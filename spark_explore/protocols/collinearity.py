@@ -58,14 +58,14 @@ import numpy as np
 from scipy import stats
 
 from spark_explore.columns import Leaf
-from spark_explore.protocols.base import ProtocolConfig, ProtocolContext, ProtocolReport
-from spark_explore.protocols.outliers import (
+from spark_explore.protocols._common import (
     failure_entry,
     format_p,
     holm_adjust,
     quietly,
     with_warnings,
 )
+from spark_explore.protocols.base import ProtocolConfig, ProtocolContext, ProtocolReport
 from spark_explore.states._algebra import CoMoments
 from spark_explore.states.batch import to_float64
 from spark_explore.stats.collinearity import (
@@ -96,7 +96,7 @@ def captured(
     """Call ``function`` and return its value with the texts of the warnings it raised.
 
     For results that are not a :class:`TestResult` (a matrix of VIFs, a dictionary of
-    tests), whose warnings :func:`~spark_explore.protocols.outliers.quietly` cannot attach;
+    tests), whose warnings :func:`~spark_explore.protocols._common.quietly` cannot attach;
     the caller adds the texts to the results they concern with ``with_warnings``.
     """
     with warnings.catch_warnings(record=True) as caught:

@@ -52,9 +52,9 @@ from typing import Any
 import numpy as np
 
 from spark_explore.columns import Leaf
+from spark_explore.protocols._common import format_p, quietly, with_warnings
 from spark_explore.protocols.base import ProtocolContext, ProtocolReport
 from spark_explore.protocols.collinearity import Family, captured, pair_subject
-from spark_explore.protocols.outliers import format_p, quietly, with_warnings
 from spark_explore.scan.plan import KEY_SLOT
 from spark_explore.states.grouped import OTHER, FoldSummary
 from spark_explore.stats.anova import one_way_from_groups

@@ -63,6 +63,7 @@ import numpy as np
 from scipy import stats
 
 from spark_explore.columns import NUMERIC, Leaf
+from spark_explore.protocols._common import failure_entry, format_p, quietly, with_warnings
 from spark_explore.protocols.base import ProtocolContext, ProtocolReport
 from spark_explore.protocols.collinearity import Family, sample_matrix
 from spark_explore.protocols.independence import (
@@ -72,7 +73,6 @@ from spark_explore.protocols.independence import (
     fold_details,
     level_label,
 )
-from spark_explore.protocols.outliers import failure_entry, format_p, quietly, with_warnings
 from spark_explore.states._algebra import batch_comoments
 from spark_explore.states.grouped import level_codes
 from spark_explore.stats.anova import CellStatistics, two_way_interaction

@@ -53,8 +53,7 @@ from typing import Any
 import numpy as np
 
 from spark_explore.columns import NUMERIC, UNSUPPORTED, Leaf
-from spark_explore.protocols.base import ProtocolContext, ProtocolReport
-from spark_explore.protocols.outliers import (
+from spark_explore.protocols._common import (
     apply_holm,
     failure_entry,
     format_p,
@@ -63,6 +62,7 @@ from spark_explore.protocols.outliers import (
     quietly,
     state_of,
 )
+from spark_explore.protocols.base import ProtocolContext, ProtocolReport
 from spark_explore.states import _algebra
 from spark_explore.states.contingency import ContingencyState
 from spark_explore.states.grouped import OTHER, GroupedMomentsState

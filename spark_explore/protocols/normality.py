@@ -40,8 +40,7 @@ from typing import Any
 import numpy as np
 
 from spark_explore.columns import NUMBER_ROLES, NUMERIC, Leaf
-from spark_explore.protocols.base import ProtocolContext, ProtocolReport
-from spark_explore.protocols.outliers import (
+from spark_explore.protocols._common import (
     apply_holm,
     exact_moments,
     failure_entry,
@@ -52,6 +51,7 @@ from spark_explore.protocols.outliers import (
     sketch_error,
     state_of,
 )
+from spark_explore.protocols.base import ProtocolContext, ProtocolReport
 from spark_explore.states.quantiles import KllState
 from spark_explore.stats.normality import (
     MAX_N_SHAPIRO,

@@ -40,8 +40,7 @@ from typing import Any
 import numpy as np
 
 from spark_explore.columns import Leaf
-from spark_explore.protocols.base import ProtocolContext, ProtocolReport
-from spark_explore.protocols.outliers import (
+from spark_explore.protocols._common import (
     apply_holm,
     failure_entry,
     format_p,
@@ -50,6 +49,7 @@ from spark_explore.protocols.outliers import (
     sample_column,
     state_of,
 )
+from spark_explore.protocols.base import ProtocolContext, ProtocolReport
 from spark_explore.states.batch import to_float64
 from spark_explore.states.grouped import GroupedMomentsState, level_codes
 from spark_explore.stats.variance import (

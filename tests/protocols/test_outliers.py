@@ -15,7 +15,7 @@ import pytest
 from scipy.spatial.distance import mahalanobis
 from statsmodels.stats.multitest import multipletests
 
-from spark_explore.protocols import outliers
+from spark_explore.protocols import _common, outliers
 from tests.protocols import PLANTED_ROWS, profiled
 
 RTOL = 1e-9
@@ -152,5 +152,5 @@ def test_degenerate_columns_are_not_applicable_with_reasons(spark) -> None:
 def test_holm_matches_statsmodels() -> None:
     p = np.array([0.01, 0.04, 0.03, 0.005, 0.5, 0.04, 1e-12])
     want = multipletests(p, method="holm")[1]
-    np.testing.assert_allclose(outliers.holm_adjust(p), want, rtol=1e-15)
-    assert outliers.holm_adjust([]).size == 0
+    np.testing.assert_allclose(_common.holm_adjust(p), want, rtol=1e-15)
+    assert _common.holm_adjust([]).size == 0
