@@ -14,6 +14,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from spark_explore import __version__
 from spark_explore.config import ProfileOptions, load_config
@@ -92,6 +93,9 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
+    # pyspark logs each analysis error with its Java stack before raising it; the error
+    # itself is reported below in one line
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     try:
         return run_profile(args)
     except SparkExploreError as exc:
@@ -133,6 +137,7 @@ def run_profile(args: argparse.Namespace) -> int:
         scan=scan,
     )
     check_output(options.output, options.overwrite)  # fail before the scan, not after
+    _check_output_outside_table(options.output, options.table)
     spark = get_session(master=args.master, remote=args.remote)
     result, _ = profile_table(spark, options, progress=False if args.quiet else None)
     result.protocol_names = protocol_names
@@ -142,6 +147,19 @@ def run_profile(args: argparse.Namespace) -> int:
         print_summary(profile_document(result))
     print(f"wrote {path} ({result.rows:,} rows, {result.seconds:.1f} s)", file=sys.stderr)
     return 0
+
+
+def _check_output_outside_table(output: str, table: str) -> None:
+    """Refuse to write the profile among the table's own files (a local path)."""
+    source = Path(table)
+    if not source.exists():
+        return
+    target = Path(output).resolve()
+    if target == source.resolve() or source.resolve() in target.parents:
+        raise InvalidArgumentError(
+            f"`--output {output}` lies inside the table `{table}`; choose a folder outside it.",
+            got=output,
+        )
 
 
 def _protocol_names(requested: list[str] | None) -> list[str] | None:

@@ -110,6 +110,12 @@ class OutputExistsError(SparkExploreError, FileExistsError):
     default_code = "OUTPUT_EXISTS"
 
 
+class OutputNotWritableError(SparkExploreError, PermissionError):
+    """The output folder cannot be created or written."""
+
+    default_code = "OUTPUT_NOT_WRITABLE"
+
+
 class DegenerateDataWarning(UserWarning):
     """The data make a statistic undefined (constant values, too few rows)."""
 

@@ -113,7 +113,8 @@ def _number_summary(
         out["kurtosis_estimator"] = KURTOSIS_ESTIMATOR
     hll_key = f"hll/{leaf.slot}"
     if hll_key in bundle:
-        out.update(_distinct(bundle[hll_key]))
+        count = sum(counts[k] for k in ("nan", "posinf", "neginf")) + int(n)
+        out.update(_distinct(bundle[hll_key], count))
     return out
 
 
@@ -176,11 +177,13 @@ def _prob_key(p: float) -> str:
     return f"{p:g}"
 
 
-def _distinct(hll: Any) -> dict[str, Any]:
+def _distinct(hll: Any, count: int) -> dict[str, Any]:
+    """HLL estimate and bounds, none above ``count``: there cannot be more distinct values
+    than non-null values, though the sketch's estimate can say so."""
     return {
-        "distinct_estimate": hll.estimate(),
-        "distinct_lower_bound": hll.lower_bound(2),
-        "distinct_upper_bound": hll.upper_bound(2),
+        "distinct_estimate": min(hll.estimate(), count),
+        "distinct_lower_bound": min(hll.lower_bound(2), count),
+        "distinct_upper_bound": min(hll.upper_bound(2), count),
         "distinct_relative_error": hll.relative_error,
     }
 
@@ -199,7 +202,7 @@ def _string_summary(bundle: StateBundle, plan: ScanPlan, leaf: Leaf) -> dict[str
             "max": state.max_length,
         },
     }
-    out.update(_distinct(bundle[f"hll/{leaf.slot}"]))
+    out.update(_distinct(bundle[f"hll/{leaf.slot}"], int(state.count)))
     top = plan.config.top_values
     exact = state.exact_counts()
     if exact is not None:

@@ -40,8 +40,8 @@ def run_protocols(context: ProtocolContext, names: list[str] | None = None) -> d
     """
     reports: dict[str, Any] = {}
     for name in available() if names is None else names:
-        module = importlib.import_module(PROTOCOLS[name])
         try:
+            module = importlib.import_module(PROTOCOLS[name])
             reports[name] = module.run(context).to_dict()
         except Exception as exc:  # one protocol's failure must not lose the profile
             logger.exception("protocol %s failed", name)

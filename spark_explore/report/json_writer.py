@@ -11,12 +11,13 @@ import datetime as dt
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from spark_explore import __version__
 from spark_explore.api import ProfileResult
-from spark_explore.errors import OutputExistsError, SourceReadError
+from spark_explore.errors import OutputExistsError, OutputNotWritableError
 
 SCHEMA_VERSION = "1.0"
 PROFILE_FILE = "profile.json"
@@ -46,8 +47,21 @@ def profile_document(result: ProfileResult) -> dict[str, Any]:
 
 
 def check_output(output: str | Path, overwrite: bool) -> Path:
-    """Refuse to overwrite an earlier profile unless asked; create the folder."""
+    """Check, before any scan, that ``output`` can receive a profile.
+
+    An earlier profile is never replaced unless ``overwrite`` is set, and nothing is
+    created here: the folder is made only when the profile is written.
+
+    Raises
+    ------
+    OutputExistsError
+        ``output`` is a file, or holds a profile and ``overwrite`` is False.
+    OutputNotWritableError
+        Neither ``output`` nor its nearest existing parent folder can be written.
+    """
     folder = Path(output)
+    if folder.exists() and not folder.is_dir():
+        raise OutputExistsError(f"`{folder}` exists and is not a folder.", path=str(folder))
     existing = [name for name in (PROFILE_FILE, STATE_FILE) if (folder / name).exists()]
     if existing and not overwrite:
         raise OutputExistsError(
@@ -55,12 +69,17 @@ def check_output(output: str | Path, overwrite: bool) -> Path:
             "choose another --output or pass --overwrite.",
             path=str(folder),
         )
-    if folder.exists() and not folder.is_dir():
-        raise OutputExistsError(f"`{folder}` exists and is not a folder.", path=str(folder))
+    writable = folder.resolve()
+    while not writable.exists():
+        writable = writable.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=writable):
+            pass
     except OSError as exc:
-        raise SourceReadError(f"cannot create output folder `{folder}`: {exc}") from None
+        raise OutputNotWritableError(
+            f"cannot write the profile into `{folder}`: {exc.strerror or exc}.",
+            path=str(folder),
+        ) from None
     return folder
 
 
@@ -71,6 +90,10 @@ def write_profile(result: ProfileResult, output: str | Path, *, overwrite: bool 
     run never leaves half a profile.
     """
     folder = check_output(output, overwrite)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputNotWritableError(f"cannot create output folder `{folder}`: {exc}") from None
     document = profile_document(result)
     state_tmp = folder / f".{STATE_FILE}.tmp"
     result.bundle.save(state_tmp, {"plan": result.plan.to_dict(), "source": result.source})

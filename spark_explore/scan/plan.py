@@ -227,9 +227,11 @@ def _check_named_columns(plan: ScanPlan) -> None:
                 column=name,
                 got=leaf.spark_type,
             )
-        if option == "group_columns" and leaf.role in (UNSUPPORTED, ARRAY, MAP, BINARY):
+        groupable = leaf.role in (STRING, BOOLEAN) or (leaf.role == NUMERIC and leaf.exact == "int")
+        if option == "group_columns" and not groupable:
             raise InvalidArgumentError(
-                f"cannot group by `{name}` of type {leaf.spark_type}.",
+                f"cannot group by `{name}` of type {leaf.spark_type}; group columns must be "
+                "string, boolean or integer columns.",
                 column=name,
                 got=leaf.spark_type,
             )

@@ -58,6 +58,7 @@ def check_distinct(entry: dict, true_distinct: int) -> None:
     """The HLL estimate is within three standard errors of the true distinct count."""
     tolerance = 3 * entry["distinct_relative_error"] * true_distinct + 0.5
     assert abs(entry["distinct_estimate"] - true_distinct) <= tolerance
+    assert entry["distinct_upper_bound"] <= entry["count"]
     assert entry["distinct_lower_bound"] <= true_distinct + tolerance
 
 

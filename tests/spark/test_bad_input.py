@@ -173,6 +173,7 @@ def test_nested_temporal_and_binary_types(spark, tmp_path) -> None:
         (["--protocols", "astrology"], "INVALID_ARGUMENT"),
         (["--group-columns", "nope"], "COLUMN_NOT_FOUND"),
         (["--target", "s"], "INVALID_ARGUMENT"),
+        (["--group-columns", "x"], "INVALID_ARGUMENT"),
         (["--alpha", "1.5"], "INVALID_ARGUMENT"),
         (["--sample-size", "-1"], "INVALID_CONFIG"),
         (["--config", "/nonexistent.yaml"], "INVALID_CONFIG"),
@@ -193,3 +194,13 @@ def test_malformed_config_file(spark, tmp_path, capsys) -> None:
     config.write_text("scan:\n  no_such_key: 1\n")
     assert _run("unused", tmp_path / "out", "--config", str(config)) == EXIT_BAD_INPUT
     assert "[INVALID_CONFIG]" in _error_line(capsys)
+
+
+def test_output_must_be_writable_and_outside_the_table(spark, tmp_path, capsys) -> None:
+    path = tmp_path / "t"
+    spark.range(3).write.parquet(str(path))
+    assert _run(str(path), "/proc/spark-explore-profile") == EXIT_BAD_INPUT
+    assert "[OUTPUT_NOT_WRITABLE]" in _error_line(capsys)
+    assert _run(str(path), path / "profile") == EXIT_BAD_INPUT
+    assert "[INVALID_ARGUMENT]" in _error_line(capsys)
+    assert not (path / "profile").exists()
