@@ -142,9 +142,11 @@ def _open_error(exc: Exception, location: Location, version: int | None) -> Exce
             "Run on a cluster with the Delta Spark connector.",
             path=spec,
         )
-    if version is not None and _exists(location):
+    latest = _latest_version(location) if version is not None else None
+    if latest is not None:
         return InvalidArgumentError(
-            f"Version {version} of the Delta table {spec} cannot be read: {summary(exc)}",
+            f"Version {version} of the Delta table {spec} cannot be read (versions run from "
+            f"0 to {latest}, and old ones may have been vacuumed): {summary(exc)}",
             code="DELTA_VERSION_NOT_FOUND",
             path=spec,
             version=version,
@@ -152,10 +154,10 @@ def _open_error(exc: Exception, location: Location, version: int | None) -> Exce
     return SourceReadError(f"Cannot read the Delta log of {spec}: {summary(exc)}", path=spec)
 
 
-def _exists(location: Location) -> bool:
-    """Whether the latest version of the table opens, to tell a bad version from a bad table."""
+def _latest_version(location: Location) -> int | None:
+    """The latest version, or None when the table itself does not open (to tell a bad
+    version from a bad table)."""
     try:
-        DeltaTable(location.delta_uri)
+        return DeltaTable(location.delta_uri).version()
     except Exception:  # any failure means the table itself is the problem
-        return False
-    return True
+        return None
