@@ -19,7 +19,7 @@ from pathlib import Path
 from spark_explore import __version__
 from spark_explore.config import ProfileOptions, load_config
 from spark_explore.errors import InvalidArgumentError, SparkExploreError
-from spark_explore.protocols.base import ProtocolConfig
+from spark_explore.protocols.base import load_protocol_config
 from spark_explore.protocols.registry import PROTOCOLS
 
 EXIT_BAD_INPUT = 2
@@ -78,8 +78,7 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--alpha",
         type=float,
-        default=0.01,
-        help="significance level of the verdicts (default 0.01)",
+        help="significance level of the verdicts (default: the configuration's, 0.01)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a profile already in --output"
@@ -124,8 +123,7 @@ def run_profile(args: argparse.Namespace) -> int:
         target=args.target,
     )
     protocol_names = _protocol_names(args.protocols)
-    if not 0.0 < args.alpha < 1.0:
-        raise InvalidArgumentError(f"`--alpha` must lie in (0, 1); got {args.alpha}.")
+    protocol_config = load_protocol_config(args.config, alpha=args.alpha)
     options = ProfileOptions(
         table=args.table,
         output=args.output,
@@ -141,7 +139,7 @@ def run_profile(args: argparse.Namespace) -> int:
     spark = get_session(master=args.master, remote=args.remote)
     result, _ = profile_table(spark, options, progress=False if args.quiet else None)
     result.protocol_names = protocol_names
-    result.protocol_config = ProtocolConfig(alpha=args.alpha)
+    result.protocol_config = protocol_config
     path = write_profile(result, options.output, overwrite=options.overwrite)
     if not args.quiet:
         print_summary(profile_document(result))

@@ -7,13 +7,17 @@ on the driver after the one scan.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from spark_explore.columns import Leaf
+from spark_explore.config import DEFAULT_CONFIG_PATH
+from spark_explore.errors import ConfigError
 from spark_explore.scan.plan import ScanPlan
 from spark_explore.states.bundle import StateBundle
 
@@ -37,7 +41,7 @@ class ProtocolConfig:
     """
 
     alpha: float = 0.01
-    tukey_k: tuple[float, float] = (1.5, 3.0)
+    tukey_k: tuple[float, ...] = (1.5, 3.0)
     z: float = 3.0
     robust_z: float = 3.5
     mahalanobis_alpha: float = 0.001
@@ -54,6 +58,51 @@ class ProtocolConfig:
             "standardized_difference": 0.2,
         }
     )
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "mahalanobis_alpha"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0.0 < value < 1.0):
+                raise ConfigError(f"`{name}` must lie in (0, 1); got {value!r}.", key=name)
+        for name in ("z", "robust_z"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise ConfigError(f"`{name}` must be positive; got {value!r}.", key=name)
+        if not self.tukey_k or any(not k > 0 for k in self.tukey_k):
+            raise ConfigError(f"`tukey_k` must be positive numbers; got {self.tukey_k!r}.")
+
+
+def load_protocol_config(path: str | Path | None = None, **overrides: Any) -> ProtocolConfig:
+    """Read the ``protocols:`` section of a YAML configuration, then apply overrides.
+
+    Raises
+    ------
+    ConfigError
+        The section is not a mapping or names an unknown key.
+    """
+    import yaml
+
+    values: dict[str, Any] = {}
+    config_path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    if config_path.exists():
+        try:
+            loaded = yaml.safe_load(config_path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read configuration file `{config_path}`: {exc}") from None
+        section = loaded.get("protocols") or {} if isinstance(loaded, dict) else None
+        if not isinstance(section, dict):
+            raise ConfigError(f"`protocols:` in `{config_path}` must be a mapping.")
+        values.update(section)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(ProtocolConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown protocol setting(s) {unknown}; known: {sorted(known)}.")
+    if "tukey_k" in values:
+        values["tukey_k"] = tuple(float(k) for k in values["tukey_k"])
+    if "min_effect" in values:
+        values["min_effect"] = {**ProtocolConfig().min_effect, **values["min_effect"]}
+    return ProtocolConfig(**values)
 
 
 @dataclass(frozen=True)

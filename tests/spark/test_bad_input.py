@@ -174,7 +174,7 @@ def test_nested_temporal_and_binary_types(spark, tmp_path) -> None:
         (["--group-columns", "nope"], "COLUMN_NOT_FOUND"),
         (["--target", "s"], "INVALID_ARGUMENT"),
         (["--group-columns", "x"], "INVALID_ARGUMENT"),
-        (["--alpha", "1.5"], "INVALID_ARGUMENT"),
+        (["--alpha", "1.5"], "INVALID_CONFIG"),
         (["--sample-size", "-1"], "INVALID_CONFIG"),
         (["--config", "/nonexistent.yaml"], "INVALID_CONFIG"),
     ],
@@ -204,3 +204,19 @@ def test_output_must_be_writable_and_outside_the_table(spark, tmp_path, capsys) 
     assert _run(str(path), path / "profile") == EXIT_BAD_INPUT
     assert "[INVALID_ARGUMENT]" in _error_line(capsys)
     assert not (path / "profile").exists()
+
+
+def test_protocol_settings_come_from_the_configuration(spark, tmp_path, capsys) -> None:
+    path = tmp_path / "t"
+    spark.createDataFrame([(float(i), "a") for i in range(30)], "x double, s string").write.parquet(
+        str(path)
+    )
+    config = tmp_path / "conf.yaml"
+    config.write_text("protocols:\n  tukey_k: [2.0]\n  alpha: 0.05\n")
+    assert _run(str(path), tmp_path / "out", "--config", str(config)) == 0
+    document = json.loads((tmp_path / "out" / "profile.json").read_text())
+    rules = document["protocols"]["outliers"]["results"]["x"]
+    assert "tukey2" in rules and "tukey1.5" not in rules
+    config.write_text("protocols:\n  no_such_setting: 1\n")
+    assert _run(str(path), tmp_path / "out2", "--config", str(config)) == EXIT_BAD_INPUT
+    assert "[INVALID_CONFIG]" in _error_line(capsys)
