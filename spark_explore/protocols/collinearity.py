@@ -41,7 +41,7 @@ when a condition index exceeds ``min_effect["condition_index"]`` and at least tw
 variance-decomposition proportions on it exceed 0.5 (BKW's rule).
 
 This module also holds what the protocols 5-7 share beyond the helpers of
-:mod:`~spark_explore.protocols.outliers`: the effect-size-aware decision (:func:`decide`)
+:mod:`~spark_explore.protocols._common`: the effect-size-aware decision (:func:`decide`)
 over one Holm family (:class:`Family`), warnings of non-test results (:func:`captured`)
 and the sample as a matrix (:func:`sample_matrix`).
 """

@@ -36,9 +36,6 @@ No p-value decides a column: a rule's share is *notable* when it exceeds its err
 the same fences. The sample's multivariate outliers are notable when the binomial tail
 probability of their count is below ``ProtocolConfig.alpha`` and their share is at least
 twice the cut-off's tail probability.
-
-The module also holds small helpers shared by the protocols of this family (Holm's
-correction, collecting warnings into results, JSON-safe sample values).
 """
 
 from __future__ import annotations
