@@ -23,11 +23,6 @@ from spark_explore.states.grouped import (
     Fold,
     _reindex_moments,
     bucket_moments,
-    kmv_hashes,
-    kmv_union,
-    level_bytes,
-    level_codes,
-    too_many,
     with_other,
 )
 
@@ -157,32 +152,16 @@ class CellMomentsState(ContingencyState):
     def update(self, batch: Batch) -> None:
         """Absorb a batch: one dictionary encoding per factor, one ``bincount`` for the
         table and one moment reduction per non-empty cell."""
-        if batch.num_rows == 0:
+        cells = self._batch_cells(batch)
+        if cells is None:
             return
-        if self.abandoned:
-            self._counts[-1, -1] += batch.num_rows
-            return
-        owner = type(self).__name__
-        batch_rows, row_codes = level_codes(batch.column(self.row_slot), self.row_slot, owner)
-        batch_cols, col_codes = level_codes(batch.column(self.col_slot), self.col_slot, owner)
-        if self.give_up and (
-            too_many(self._row_levels, batch_rows, self.max_levels)
-            or too_many(self._col_levels, batch_cols, self.max_levels)
-        ):
-            self._abandon(extra_rows=batch.num_rows)
-            return
-        r = self._relevel_rows(batch_rows)[row_codes]
-        c = self._relevel_cols(batch_cols)[col_codes]
         shape = self._counts.shape
-        cells = r * shape[1] + c
         self._counts += np.bincount(cells, minlength=self._counts.size).reshape(shape)
         values, finite = batch.float_matrix((self.target_slot,))
         part = bucket_moments(values, finite, cells, self._counts.size)
         self._moments = _algebra.merge_moments(
             self._moments, _algebra.Moments(*(field.reshape(shape) for field in part))
         )
-        self._row_hashes = kmv_union(self._row_hashes, kmv_hashes(_keys(batch_rows)))
-        self._col_hashes = kmv_union(self._col_hashes, kmv_hashes(_keys(batch_cols)))
 
     def _relevel_rows(self, incoming: list[str | None]) -> np.ndarray:
         before = self._row_levels
@@ -237,10 +216,6 @@ class CellMomentsState(ContingencyState):
             )
         )
         return state
-
-
-def _keys(levels: list[str | None]) -> list[bytes]:
-    return [level_bytes(level) for level in levels]
 
 
 def _moves(before: list[str | None], after: list[str | None]) -> np.ndarray:

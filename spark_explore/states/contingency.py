@@ -144,11 +144,21 @@ class ContingencyState(State):
 
     def update(self, batch: Batch) -> None:
         """Absorb a batch: one dictionary encoding per column and one ``bincount``."""
+        cells = self._batch_cells(batch)
+        if cells is not None:
+            self._counts += np.bincount(cells, minlength=self._counts.size).reshape(
+                self._counts.shape
+            )
+
+    def _batch_cells(self, batch: Batch) -> np.ndarray | None:
+        """The flat cell index of each row of the batch, after re-levelling both axes to
+        the batch's levels; None when there is nothing more to count per cell (an empty
+        batch, or a state that has given up, whose rows are counted here)."""
         if batch.num_rows == 0:
-            return
+            return None
         if self.abandoned:
             self._counts[-1, -1] += batch.num_rows
-            return
+            return None
         owner = type(self).__name__
         batch_rows, row_codes = level_codes(batch.column(self.row_slot), self.row_slot, owner)
         batch_cols, col_codes = level_codes(batch.column(self.col_slot), self.col_slot, owner)
@@ -157,15 +167,12 @@ class ContingencyState(State):
             or too_many(self._col_levels, batch_cols, self.max_levels)
         ):
             self._abandon(extra_rows=batch.num_rows)
-            return
-        row_target = self._relevel_rows(batch_rows)
-        col_target = self._relevel_cols(batch_cols)
-        r, c = row_target[row_codes], col_target[col_codes]
-        width = self._counts.shape[1]
-        pairs = np.bincount(r * width + c, minlength=self._counts.size)
-        self._counts += pairs.reshape(self._counts.shape)
+            return None
+        r = self._relevel_rows(batch_rows)[row_codes]
+        c = self._relevel_cols(batch_cols)[col_codes]
         self._row_hashes = kmv_union(self._row_hashes, kmv_hashes(_keys(batch_rows)))
         self._col_hashes = kmv_union(self._col_hashes, kmv_hashes(_keys(batch_cols)))
+        return r * self._counts.shape[1] + c
 
     def _relevel_rows(self, incoming: list[str | None]) -> np.ndarray:
         levels, own, theirs = fold_union(
