@@ -26,7 +26,7 @@ from spark_explore.scan.partition import (
     merge_payloads,
     partition_states,
 )
-from spark_explore.scan.plan import KEY_SLOT, ScanPlan
+from spark_explore.scan.plan import KEY_SLOT, ScanPlan, hash_slot_of
 from spark_explore.scan.progress import scan_progress
 from spark_explore.states.bundle import StateBundle
 
@@ -53,9 +53,7 @@ def run_scan(df: DataFrame, plan: ScanPlan, *, progress: bool | None = None) -> 
     progress
         Show a progress bar (default: only when stderr is a terminal).
     """
-    projected = df.select(*(_leaf_column(leaf) for leaf in plan.leaves))
-    projected = projected.withColumn(KEY_SLOT, _row_key(plan))
-    batch_rows = max(1_000, plan.config.batch_cells // max(1, len(plan.leaves)))
+    projected, batch_rows = project(df, plan)
     spark = df.sparkSession
     with _session_conf(spark, _BATCH_ROWS_CONF, str(batch_rows)), scan_progress(spark, progress):
         rows = (
@@ -67,6 +65,20 @@ def run_scan(df: DataFrame, plan: ScanPlan, *, progress: bool | None = None) -> 
     if not rows:  # a table with no partitions at all
         return plan.empty_bundle()
     return merge_payloads(row["payload"] for row in rows)
+
+
+def project(df: DataFrame, plan: ScanPlan) -> tuple[DataFrame, int]:
+    """The columns the scan ships to the Python workers, and the rows per Arrow batch.
+
+    One column per leaf (sizes for arrays, maps and binaries), the row key, and a 64-bit
+    hash of each string and decimal leaf for its distinct count. Batches hold about
+    ``batch_cells`` values.
+    """
+    leaf_columns = [_leaf_column(leaf) for leaf in plan.leaves]
+    hashes = [F.xxhash64(F.col(leaf.slot)).alias(hash_slot_of(leaf)) for leaf in plan.hashed_leaves]
+    projected = df.select(*leaf_columns).select("*", _row_key(plan).alias(KEY_SLOT), *hashes)
+    width = len(plan.leaves) + 1 + len(hashes)
+    return projected, max(1_000, plan.config.batch_cells // width)
 
 
 def _field(leaf: Leaf) -> Column:

@@ -83,6 +83,16 @@ class ScanPlan:
         groups = self.group_leaves
         return tuple((a, b) for i, a in enumerate(groups) for b in groups[i + 1 :])
 
+    @property
+    def hashed_leaves(self) -> tuple[Leaf, ...]:
+        """Leaves whose distinct count is taken from a 64-bit hash computed by Spark:
+        strings and decimals, which the sketch library would otherwise hash one by one."""
+        return tuple(
+            leaf
+            for leaf in self.leaves
+            if leaf.role == STRING or (leaf.role == NUMERIC and leaf.exact == "decimal")
+        )
+
     def leaf(self, name: str) -> Leaf:
         for leaf in self.leaves:
             if leaf.name == name:
@@ -134,14 +144,15 @@ class ScanPlan:
                 states[f"cells/{a.slot}/{b.slot}"] = CellMomentsState(
                     target, a.slot, b.slot, cfg.max_groups, give_up
                 )
+        hashed = {leaf.slot for leaf in self.hashed_leaves}
         for leaf in numbers:
             states[f"kll/{leaf.slot}"] = KllState(leaf.slot, cfg.kll_k)
-            if leaf.role in (NUMERIC, TEMPORAL):
-                states[f"hll/{leaf.slot}"] = HllState(leaf.slot, cfg.hll_lg_k)
         for leaf in self.leaves:
+            if leaf.role in (NUMERIC, TEMPORAL, STRING):
+                hash_slot = hash_slot_of(leaf) if leaf.slot in hashed else None
+                states[f"hll/{leaf.slot}"] = HllState(leaf.slot, cfg.hll_lg_k, hash_slot)
             if leaf.role == STRING:
                 states[f"string/{leaf.slot}"] = StringState(leaf.slot, cfg.exact_counts_cap)
-                states[f"hll/{leaf.slot}"] = HllState(leaf.slot, cfg.hll_lg_k)
                 states[f"frequent/{leaf.slot}"] = FrequentItemsState(
                     leaf.slot, cfg.frequent_items_lg_max_size
                 )
@@ -162,6 +173,11 @@ class ScanPlan:
             if config.get(key) is not None:
                 config[key] = tuple(config[key])
         return cls(tuple(Leaf.from_dict(d) for d in data["leaves"]), ScanConfig(**config))
+
+
+def hash_slot_of(leaf: Leaf) -> str:
+    """The batch column holding the 64-bit hashes of a hashed leaf's values."""
+    return f"{leaf.slot}_hash"
 
 
 def _sentinel_values(texts: tuple[str, ...]) -> list[Any]:

@@ -9,6 +9,8 @@ duplicate counts of generated tables.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -22,7 +24,7 @@ from spark_explore.api import profile
 from spark_explore.config import ScanConfig
 from spark_explore.protocols import independence
 from spark_explore.protocols.base import ProtocolContext
-from spark_explore.scan.plan import KEY_SLOT, plan_from_schema
+from spark_explore.scan.plan import KEY_SLOT, hash_slot_of, plan_from_schema
 from spark_explore.states.batch import Batch
 from spark_explore.states.grouped import level_rank
 from tests.protocols import profiled
@@ -158,11 +160,19 @@ def test_level_cap_folds_into_other_and_is_reported(generated) -> None:
     assert "(other)" in eta["details"]["levels"] and any("cap" in w for w in eta["warnings"])
 
 
+def _hash64(value: object) -> int:
+    digest = hashlib.blake2b(repr(value).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
 def _local_context(table: pa.Table, config: ScanConfig) -> ProtocolContext:
     """A context from states updated on the driver, without Spark (for degenerate cases)."""
     plan = plan_from_schema(from_arrow_schema(table.schema), config)
     batch = table.rename_columns([plan.leaf(name).slot for name in table.column_names])
     batch = batch.append_column(KEY_SLOT, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    for leaf in plan.hashed_leaves:  # what Spark's xxhash64 provides in a scan
+        hashes = [_hash64(value) for value in table.column(leaf.name).to_pylist()]
+        batch = batch.append_column(hash_slot_of(leaf), pa.array(hashes, pa.int64()))
     bundle = plan.empty_bundle()
     bundle.update(Batch(batch))
     return ProtocolContext(bundle, plan)
