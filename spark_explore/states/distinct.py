@@ -1,12 +1,14 @@
 """HllState and FrequentItemsState: distinct count and heavy hitters of one column.
 
-Both feed an Apache DataSketches sketch, whose update takes one value per call; to stay
-vectorised they receive only each batch's distinct values (``pyarrow.compute.unique``), with
-their counts as weights for the frequent items (``pyarrow.compute.value_counts``).
+Both feed an Apache DataSketches sketch, whose update takes one value per call. To stay
+vectorised, the HLL receives only the values that can change it
+(:class:`~spark_explore.states._coupons.CouponFilter`), and the frequent items each batch's
+distinct values with their counts as weights (``pyarrow.compute.value_counts``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import datasketches
@@ -16,6 +18,7 @@ import pyarrow.compute as pc
 
 from spark_explore.errors import InvalidArgumentError
 from spark_explore.states._codec import Fields
+from spark_explore.states._coupons import CouponFilter, canonical_double_bits
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 
@@ -34,7 +37,11 @@ class HllState(State):
     * dates, times, timestamps and durations: their integer storage value (days, or ticks
       of the type's unit); booleans as 0 and 1; decimals by their text at the type's
       scale; strings as themselves. The library ignores empty strings, so this state
-      records whether it saw ``""`` and adds it to the estimate and bounds exactly.
+      records whether it saw ``""`` and adds it to the estimate and bounds exactly;
+    * with ``hash_slot``: the 64-bit hash in that slot of each row where ``slot`` is not
+      null. The scan hashes strings and decimals in Spark (``xxhash64``), which is far
+      cheaper than handing each one to the library; distinct values share a hash with
+      probability about ``n**2 / 2**65``, negligible beside the sketch's error.
 
     Parameters
     ----------
@@ -43,6 +50,8 @@ class HllState(State):
     lg_k
         log2 of the number of HLL registers, 4 to 21; 12 gives a relative standard error
         of about 1.6 %.
+    hash_slot
+        Optional batch column of int64 hashes of ``slot``'s values, fed instead of them.
 
     Raises
     ------
@@ -83,17 +92,19 @@ class HllState(State):
 
     kind = "hll"
 
-    def __init__(self, slot: str, lg_k: int = 12) -> None:
+    def __init__(self, slot: str, lg_k: int = 12, hash_slot: str | None = None) -> None:
         self.slot = slot
         self.lg_k = _checked_int("lg_k", lg_k, 4, 21)
+        self.hash_slot = hash_slot
         self.count = 0
         self.empty_string = False
         self.sketch = datasketches.hll_sketch(self.lg_k, _HLL_TYPE)
+        self._filter = CouponFilter(self.lg_k)
 
     @classmethod
-    def empty(cls, slot: str, lg_k: int = 12) -> HllState:
+    def empty(cls, slot: str, lg_k: int = 12, hash_slot: str | None = None) -> HllState:
         """The identity element for this column and sketch size."""
-        return cls(slot, lg_k)
+        return cls(slot, lg_k, hash_slot)
 
     @property
     def n(self) -> int:
@@ -101,17 +112,43 @@ class HllState(State):
         return self.count
 
     def update(self, batch: Batch) -> None:
-        """Absorb the batch's non-null values of the slot, feeding each distinct one once."""
-        array = _non_null(batch.column(self.slot))
+        """Absorb the batch's non-null values of the slot (or their hashes)."""
+        column = batch.column(self.slot)
+        if self.hash_slot is not None:
+            hashes = batch.column(self.hash_slot).to_numpy(zero_copy_only=False)
+            if column.null_count:
+                hashes = hashes[np.asarray(column.is_valid())]
+            self._feed(hashes.astype(np.int64, copy=False))
+            self.count += len(hashes)
+            return
+        array = _non_null(column)
         if len(array) == 0:
             return
-        sketch = self.sketch
-        for item in _hll_items(array, self.slot):
-            if item == "":
-                self.empty_string = True
-            else:
-                sketch.update(item)
+        keys = _hll_keys(array, self.slot)
+        doubles = pa.types.is_floating(array.type)
+        if keys is None:  # strings and decimals without hashes: each distinct value once
+            for item in _hll_items(array):
+                if item == "":
+                    self.empty_string = True
+                else:
+                    self.sketch.update(item)
+        else:
+            self._feed(keys, doubles)
         self.count += len(array)
+
+    def _feed(self, keys: np.ndarray, doubles: bool = False) -> None:
+        """Feed the library the distinct keys that can change the sketch.
+
+        ``keys`` are int64 values, or with ``doubles`` the canonical bits of doubles
+        (:func:`~spark_explore.states._coupons.canonical_double_bits`), which are fed as
+        the doubles they encode.
+        """
+        if self._filter.sparse:  # few distinct values so far: drop the repeats first
+            keys = pc.unique(pa.array(keys.view(np.int64))).to_numpy(zero_copy_only=False)
+        chosen = keys[self._filter.select(keys)]
+        update = self.sketch.update
+        for value in (chosen.view(np.float64) if doubles else chosen).tolist():
+            update(value)
 
     def estimate(self) -> float:
         """Estimated number of distinct non-null values (0 when empty)."""
@@ -146,7 +183,7 @@ class HllState(State):
         return union.get_result(_HLL_TYPE)
 
     def _merge_key(self) -> Any:
-        return (self.slot, self.lg_k)
+        return (self.slot, self.lg_k, self.hash_slot)
 
     def _merge_in_place(self, other: HllState) -> None:
         union = datasketches.hll_union(self.lg_k)
@@ -160,6 +197,7 @@ class HllState(State):
         return {
             "slot": self.slot,
             "lg_k": self.lg_k,
+            "hash_slot": self.hash_slot,
             "count": self.count,
             "empty_string": self.empty_string,
             "sketch": self.sketch.serialize_compact(),
@@ -167,7 +205,7 @@ class HllState(State):
 
     @classmethod
     def _from_fields(cls, fields: Fields) -> HllState:
-        state = cls(fields["slot"], int(fields["lg_k"]))
+        state = cls(fields["slot"], int(fields["lg_k"]), fields.get("hash_slot"))
         state.count = int(fields["count"])
         state.empty_string = bool(fields["empty_string"])
         state.sketch = datasketches.hll_sketch.deserialize(fields["sketch"])
@@ -199,7 +237,13 @@ class FrequentItemsState(State):
     -----
     The sketch is Apache DataSketches' frequent-items sketch [2]_, a weighted Misra-Gries
     summary, serialized in its own format. Each batch feeds its distinct values once,
-    weighted by their counts. Merging follows Agarwal et al. [3]_: the merged sketch's
+    weighted by their counts, except that a batch holding at least ``1 / epsilon`` values
+    seen once in it (``epsilon = 3.5 / 2**lg_max_size``, 293 at the default) does not feed
+    those: on a column of ids that spares the library one call per row. Such a batch hides
+    at most one occurrence of any value, so every upper bound and :attr:`max_error` grow
+    by one per such batch; since each hid at least ``1 / epsilon`` rows, the error stays
+    within ``epsilon * n`` as the sketch alone guarantees, and lower bounds still hold.
+    Merging follows Agarwal et al. [3]_: the merged sketch's
     bounds hold for the union of the inputs whatever the merge order, but which items are
     tracked, and the bounds' width, can differ slightly between merge orders.
 
@@ -228,6 +272,11 @@ class FrequentItemsState(State):
         self.slot = slot
         self.lg_max_size = _checked_int("lg_max_size", lg_max_size, 3, 26)
         self.sketch = datasketches.frequent_strings_sketch(self.lg_max_size)
+        #: batches whose values seen once were not fed, and the rows those values held
+        self.hidden_batches = 0
+        self.hidden_rows = 0
+        epsilon = datasketches.frequent_strings_sketch.get_epsilon_for_lg_size(self.lg_max_size)
+        self._singles_cap = math.ceil(1.0 / epsilon)
 
     @classmethod
     def empty(cls, slot: str, lg_max_size: int = 10) -> FrequentItemsState:
@@ -236,8 +285,8 @@ class FrequentItemsState(State):
 
     @property
     def n(self) -> int:
-        """Non-null values absorbed (the sketch's total weight)."""
-        return int(self.sketch.total_weight)
+        """Non-null values absorbed (the sketch's total weight and the hidden rows)."""
+        return int(self.sketch.total_weight) + self.hidden_rows
 
     def update(self, batch: Batch) -> None:
         """Absorb the batch's non-null values of the slot, each distinct one with its count."""
@@ -250,11 +299,19 @@ class FrequentItemsState(State):
                 array = array.cast(pa.float32())
             array = pc.add(array, pa.scalar(0.0, array.type))  # -0.0 + 0.0 == +0.0
         counts = pc.value_counts(array)
-        values = counts.field("values")
+        values, weights = counts.field("values"), counts.field("counts")
+        singles = pc.equal(weights, 1)
+        hidden = int(pc.sum(singles).as_py() or 0)
+        if hidden >= self._singles_cap:
+            keep = pc.invert(singles)
+            values, weights = values.filter(keep), weights.filter(keep)
+            self.hidden_batches += 1
+            self.hidden_rows += hidden
         if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
             values = pc.cast(values, pa.string())
-        for item, weight in zip(values.to_pylist(), counts.field("counts").to_pylist()):
-            self.sketch.update(item, weight)
+        update = self.sketch.update
+        for item, weight in zip(values.to_pylist(), weights.to_pylist()):
+            update(item, weight)
 
     def top(self, k: int = 10) -> list[tuple[str, int, int, int]]:
         """The most frequent values, without false positives.
@@ -272,9 +329,12 @@ class FrequentItemsState(State):
             true count of each lies in ``[lower_bound, upper_bound]``.
         """
         k = _checked_int("k", k, 0, None)
+        error = self.max_error
         items = self.sketch.get_frequent_items(datasketches.NO_FALSE_POSITIVES)
+        items = [item for item in items if item[2] > error]
         items.sort(key=lambda item: (-item[1], item[0]))
-        return [(str(v), int(e), int(lo), int(hi)) for v, e, lo, hi in items[:k]]
+        hidden = self.hidden_batches
+        return [(str(v), int(e), int(lo), int(hi) + hidden) for v, e, lo, hi in items[:k]]
 
     @property
     def max_error(self) -> float:
@@ -283,26 +343,33 @@ class FrequentItemsState(State):
         The sketch's running offset, read as ``get_upper_bound(x) - get_lower_bound(x)``
         (the same for every ``x``; the Python binding does not expose
         ``get_maximum_error``). It is 0 while every distinct value is tracked and never
-        exceeds ``epsilon * total_weight``.
+        exceeds ``epsilon * n``. Batches that hid their values seen once add one each.
         """
-        return float(self.sketch.get_upper_bound("") - self.sketch.get_lower_bound(""))
+        offset = self.sketch.get_upper_bound("") - self.sketch.get_lower_bound("")
+        return float(offset + self.hidden_batches)
 
     def _merge_key(self) -> Any:
         return (self.slot, self.lg_max_size)
 
     def _merge_in_place(self, other: FrequentItemsState) -> None:
         self.sketch.merge(other.sketch)
+        self.hidden_batches += other.hidden_batches
+        self.hidden_rows += other.hidden_rows
 
     def _fields(self) -> Fields:
         return {
             "slot": self.slot,
             "lg_max_size": self.lg_max_size,
+            "hidden_batches": self.hidden_batches,
+            "hidden_rows": self.hidden_rows,
             "sketch": self.sketch.serialize(),
         }
 
     @classmethod
     def _from_fields(cls, fields: Fields) -> FrequentItemsState:
         state = cls(fields["slot"], int(fields["lg_max_size"]))
+        state.hidden_batches = int(fields.get("hidden_batches", 0))
+        state.hidden_rows = int(fields.get("hidden_rows", 0))
         state.sketch = datasketches.frequent_strings_sketch.deserialize(fields["sketch"])
         return state
 
@@ -361,23 +428,29 @@ def _is_fixed_temporal(kind: pa.DataType) -> bool:
     )
 
 
-def _hll_items(array: pa.Array, slot: str) -> list[Any]:
-    """The distinct values of a non-null array, as the Python values the HLL hashes."""
+def _hll_keys(array: pa.Array, slot: str) -> np.ndarray | None:
+    """The 64-bit keys the library hashes for a non-null array's values (integers, or the
+    canonical bits of doubles), or ``None`` for strings and decimals, which it hashes as
+    text."""
     kind = array.type
     _check_supported(kind, slot)
     if pa.types.is_null(kind):
-        return []
+        return np.empty(0, np.int64)
     if pa.types.is_floating(kind):
-        unique = pc.unique(array.cast(pa.float64()))
-        return unique.to_numpy(zero_copy_only=False).tolist()
+        return canonical_double_bits(array.cast(pa.float64()).to_numpy(zero_copy_only=False))
     if pa.types.is_decimal(kind) or _is_string(kind):
-        unique = pc.unique(array)
-        return unique.to_pylist() if _is_string(kind) else pc.cast(unique, pa.string()).to_pylist()
+        return None
     if pa.types.is_boolean(kind):
         array = array.cast(pa.int8())
     elif _is_fixed_temporal(kind):
         array = array.view(pa.int32() if kind.bit_width == 32 else pa.int64())
-    ints = pc.unique(array).to_numpy(zero_copy_only=False)
-    if ints.dtype == np.uint64:
-        ints = ints.view(np.int64)
-    return ints.astype(np.int64).tolist()
+    ints = array.to_numpy(zero_copy_only=False)
+    return ints.view(np.int64) if ints.dtype == np.uint64 else ints.astype(np.int64)
+
+
+def _hll_items(array: pa.Array) -> list[Any]:
+    """The distinct values of a non-null string or decimal array, as the library takes them."""
+    unique = pc.unique(array)
+    if not _is_string(array.type):
+        unique = pc.cast(unique, pa.string())
+    return unique.to_pylist()

@@ -287,3 +287,42 @@ def test_hll_of_strings_counts_the_empty_string_whatever_the_split(
     merged = merge_randomly(parts, seed)
     _assert_same_hll(merged, whole)
     assert merged.empty_string == whole.empty_string
+
+
+def test_hll_from_hashes_counts_the_rows_where_the_column_is_not_null() -> None:
+    rng = np.random.default_rng(5)
+    words = np.array([f"w{v}" for v in rng.integers(0, 30_000, 80_000)], dtype=object)
+    words[::7] = None
+    hashes = pa.array(rng.integers(-(2**63), 2**63 - 1, 30_000, dtype=np.int64))
+    codes = np.array([int(w[1:]) if w is not None else 0 for w in words])
+    batch = Batch(
+        pa.RecordBatch.from_arrays(
+            [pa.array(words.tolist()), hashes.take(pa.array(codes))], ["x", "x_hash"]
+        )
+    )
+    state = HllState.empty("x", hash_slot="x_hash")
+    state.update(batch)
+    truth = len({w for w in words.tolist() if w is not None})
+    assert state.n == sum(w is not None for w in words.tolist())
+    assert abs(state.estimate() - truth) <= 3 * state.relative_error * truth
+    with pytest.raises(IncompatibleStatesError):
+        state.merge(HllState.empty("x"))
+
+
+def test_frequent_items_hide_the_ids_of_a_column_but_keep_its_bounds() -> None:
+    rng = np.random.default_rng(8)
+    heavy = [f"h{v}" for v in rng.integers(0, 5, 30_000)]
+    ids = [f"id{i}" for i in range(30_000)]
+    values = heavy + ids
+    rng.shuffle(values)
+    state = FrequentItemsState.empty("x", 8)
+    for part in _split(values, [20_000, 40_000]):
+        state.update(_batch(part))
+    truth = Counter(values)
+    assert state.hidden_batches == 3 and state.n == 60_000
+    assert state.max_error <= state.sketch.epsilon * state.n
+    _check_bounds(state, truth)
+    assert {v for v, *_ in state.top(5)} == {f"h{v}" for v in range(5)}
+    restored = State.from_bytes(state.to_bytes())
+    assert isinstance(restored, FrequentItemsState)
+    assert _fi_summary(restored) == _fi_summary(state)
