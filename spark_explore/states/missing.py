@@ -266,15 +266,14 @@ class MissingnessState(State):
         self.rows += rows
         self._kinds += kinds
         self._sentinel_counts += sentinel_hits
-        as_float = missing.astype(np.float64)
-        self._co_missing += np.rint(as_float.T @ as_float).astype(np.int64)
-        packed = np.ascontiguousarray(np.packbits(missing, axis=1))
-        _, first, inverse = np.unique(
-            packed.view(f"V{packed.shape[1]}").ravel(), return_index=True, return_inverse=True
-        )
-        keys = [packed[i].tobytes() for i in first]
+        first, inverse = _distinct_rows(missing)
+        batch_counts = np.bincount(inverse, minlength=len(first))
+        masks = missing[first].astype(np.int64)
+        self._co_missing += masks.T @ (masks * batch_counts[:, None])
+        packed = np.packbits(missing[first], axis=1)
+        keys = [row.tobytes() for row in packed]
         target = self._relevel(keys)
-        buckets = with_other(target, len(self._patterns))[inverse.reshape(-1)]
+        buckets = with_other(target, len(self._patterns))[inverse]
         self._pattern_counts += np.bincount(buckets, minlength=len(self._patterns) + 1)
         hashes = kmv_hashes([_tag(key) for key in keys])
         self._pattern_hashes = kmv_union(self._pattern_hashes, hashes)
@@ -483,6 +482,36 @@ def _is_string(kind: pa.DataType) -> bool:
     return (
         pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
     )
+
+
+def _distinct_rows(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First row of each distinct row of a boolean matrix, and each row's index into them.
+
+    Up to 64 columns a row is one integer and Arrow's hash table finds the distinct ones
+    in one pass; wider rows are compared as packed bytes by a sort.
+    """
+    if missing.shape[1] <= 64:
+        weights = np.left_shift(np.uint64(1), np.arange(missing.shape[1], dtype=np.uint64))
+        codes = np.zeros(missing.shape[0], dtype=np.uint64)
+        for j in np.flatnonzero(missing.any(axis=0)):
+            codes |= missing[:, j].astype(np.uint64) * weights[j]
+        encoded = pc.dictionary_encode(pa.array(codes))
+        inverse = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+        # the dictionary lists values in order of first appearance: a row starts a new
+        # pattern exactly where the running maximum of the indices grows
+        running = np.maximum.accumulate(inverse)
+        starts = np.ones(len(inverse), dtype=bool)
+        starts[1:] = running[1:] > running[:-1]
+        first = np.flatnonzero(starts)
+        if len(first) != len(encoded.dictionary) or np.any(inverse[first] != np.arange(len(first))):
+            first = np.full(len(encoded.dictionary), len(inverse), dtype=np.intp)
+            np.minimum.at(first, inverse, np.arange(len(inverse)))
+        return first, inverse
+    packed = np.ascontiguousarray(np.packbits(missing, axis=1))
+    _, first, inverse = np.unique(
+        packed.view(f"V{packed.shape[1]}").ravel(), return_index=True, return_inverse=True
+    )
+    return first, inverse.reshape(-1)
 
 
 def _tag(pattern: bytes) -> bytes:
