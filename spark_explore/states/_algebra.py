@@ -27,6 +27,7 @@ column, and batch matrices have shape ``(rows, k)``.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -58,7 +59,9 @@ def two_sum(a: Array, b: Array) -> tuple[Array, Array]:
     return s, e
 
 
-def batch_moments(values: Array, finite: Array) -> Moments:
+def batch_moments(
+    values: Array, finite: Array, extremes: tuple[Array, Array] | None = None
+) -> Moments:
     """Moments of each column of a batch over its finite entries.
 
     Parameters
@@ -67,36 +70,60 @@ def batch_moments(values: Array, finite: Array) -> Moments:
         ``(rows, k)`` float64 matrix; Fortran order makes the column sums pairwise.
     finite
         Boolean matrix of the same shape, True where a value counts.
+    extremes
+        The columns' finite minima and maxima, if the caller has them
+        (:func:`finite_extremes`).
 
     Notes
     -----
     Corrected two-pass algorithm [1, eq. 1.7]: a first mean, then the residuals' mean as a
-    correction, then the central sums of the corrected residuals.
+    correction, then the central sums of the corrected residuals. The residuals are formed
+    once and updated in place, as the batch matrix dominates the cost.
     """
     n = finite.sum(axis=0).astype(np.float64)
     safe_n = np.where(n > 0, n, 1.0)
-    mean = _first_mean(values, finite, safe_n)
-    d = np.where(finite, values - mean, 0.0)
+    d = np.where(finite, values, 0.0)
+    mean = _constant_or_mean(d.sum(axis=0) / safe_n, extremes or finite_extremes(values, finite))
+    d -= mean
+    d *= finite
     mean_lo = d.sum(axis=0) / safe_n
-    d = np.where(finite, d - mean_lo, 0.0)
+    d -= mean_lo
+    d *= finite
     d2 = d * d
     m2 = d2.sum(axis=0)
-    m3 = (d2 * d).sum(axis=0)
-    m4 = (d2 * d2).sum(axis=0)
+    d *= d2
+    m3 = d.sum(axis=0)
+    d2 *= d2
+    m4 = d2.sum(axis=0)
     mean, mean_lo = two_sum(mean, mean_lo)
     return Moments(n, mean, mean_lo, m2, m3, m4)
 
 
-def _first_mean(values: Array, finite: Array, safe_n: Array) -> Array:
-    """Column means, exactly the common value where a column is constant in the batch.
+def finite_extremes(values: Array, finite: Array) -> tuple[Array, Array]:
+    """Each column's smallest and largest value where ``finite`` holds (+inf and -inf where
+    it holds nowhere)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        low = np.nanmin(values, axis=0, initial=np.inf)
+        high = np.nanmax(values, axis=0, initial=-np.inf)
+    # columns with infinities, or with numbers the mask leaves out: the masked entries alone
+    masked = np.isinf(low) | np.isinf(high)
+    masked |= finite.sum(axis=0) != values.shape[0] - np.isnan(values).sum(axis=0)
+    if masked.any():
+        cols = np.flatnonzero(masked)
+        low[cols] = np.where(finite[:, cols], values[:, cols], np.inf).min(axis=0)
+        high[cols] = np.where(finite[:, cols], values[:, cols], -np.inf).max(axis=0)
+    return low, high
+
+
+def _constant_or_mean(mean: Array, extremes: tuple[Array, Array]) -> Array:
+    """The mean, or exactly the common value where a column is constant in the batch.
 
     Rounding makes the computed mean of identical values differ from them in the last bit;
     using the value itself keeps M2 of a constant column exactly zero, so spread-based
     statistics of constant columns are recognised as undefined instead of tiny.
     """
-    mean = np.where(finite, values, 0.0).sum(axis=0) / safe_n
-    low = np.where(finite, values, np.inf).min(axis=0, initial=np.inf)
-    high = np.where(finite, values, -np.inf).max(axis=0, initial=-np.inf)
+    low, high = extremes
     return np.where(low == high, low, mean)
 
 
@@ -162,8 +189,12 @@ def batch_comoments(values: Array, finite: Array) -> CoMoments:
     if k == 0:
         return CoMoments.zeros(0)
     n_col = finite.sum(axis=0).astype(np.float64)
-    shift = _first_mean(values, finite, np.where(n_col > 0, n_col, 1.0))
-    d = np.where(finite, values - shift, 0.0)
+    d = np.where(finite, values, 0.0)
+    shift = _constant_or_mean(
+        d.sum(axis=0) / np.where(n_col > 0, n_col, 1.0), finite_extremes(values, finite)
+    )
+    d -= shift
+    d *= finite
     p = d.T @ d
     if finite.all():
         rows = float(values.shape[0])

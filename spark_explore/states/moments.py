@@ -79,9 +79,10 @@ class MomentsState(State):
             }
         for name, value in counts.items():
             self.counts[name] += value
-        self.fmin = np.minimum(self.fmin, np.where(finite, values, np.inf).min(axis=0))
-        self.fmax = np.maximum(self.fmax, np.where(finite, values, -np.inf).max(axis=0))
-        batch_moments = _algebra.batch_moments(values, finite)
+        low, high = _algebra.finite_extremes(values, finite)
+        self.fmin = np.minimum(self.fmin, low)
+        self.fmax = np.maximum(self.fmax, high)
+        batch_moments = _algebra.batch_moments(values, finite, (low, high))
         self.moments = _algebra.merge_moments(self.moments, batch_moments)
         for j, slot in enumerate(self.slots):
             if self.exact[j]:
