@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 #: the groups' results, bounding both the driver's work and each merge task's input.
 MERGE_BUCKETS = 32
 
-_BATCH_ROWS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
+BATCH_ROWS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 
 def run_scan(df: DataFrame, plan: ScanPlan, *, progress: bool | None = None) -> StateBundle:
@@ -55,7 +55,7 @@ def run_scan(df: DataFrame, plan: ScanPlan, *, progress: bool | None = None) -> 
     """
     projected, batch_rows = project(df, plan)
     spark = df.sparkSession
-    with _session_conf(spark, _BATCH_ROWS_CONF, str(batch_rows)), scan_progress(spark, progress):
+    with session_conf(spark, BATCH_ROWS_CONF, str(batch_rows)), scan_progress(spark, progress):
         rows = (
             projected.mapInArrow(partition_states(plan, MERGE_BUCKETS), PARTIAL_DDL)
             .groupBy("bucket")
@@ -110,7 +110,7 @@ def _row_key(plan: ScanPlan) -> Column:
 
 
 @contextlib.contextmanager
-def _session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
     previous = spark.conf.get(key, None)
     spark.conf.set(key, value)
     try:

@@ -6,9 +6,14 @@ numeric column); :class:`Batch` converts each column to numpy once and caches th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+T = TypeVar("T")
 
 
 class Batch:
@@ -29,6 +34,14 @@ class Batch:
         self.record_batch = record_batch
         self._floats: dict[str, np.ndarray] = {}
         self._matrices: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._memo: dict[Any, Any] = {}
+
+    def memo(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()``, evaluated once per batch and ``key`` (for work several states
+        share, such as the level codes of a group column)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[no-any-return]
 
     def column(self, slot: str) -> pa.Array:
         """The Arrow array of one slot."""

@@ -13,6 +13,7 @@ from spark_explore.states.grouped import (
     OTHER,
     Fold,
     FoldSummary,
+    batch_level_codes,
     checked_cap,
     fold_summary,
     fold_union,
@@ -20,7 +21,6 @@ from spark_explore.states.grouped import (
     kmv_hashes,
     kmv_union,
     level_bytes,
-    level_codes,
     level_order,
     level_rank,
     reindex_counts,
@@ -160,8 +160,8 @@ class ContingencyState(State):
             self._counts[-1, -1] += batch.num_rows
             return None
         owner = type(self).__name__
-        batch_rows, row_codes = level_codes(batch.column(self.row_slot), self.row_slot, owner)
-        batch_cols, col_codes = level_codes(batch.column(self.col_slot), self.col_slot, owner)
+        batch_rows, row_codes = batch_level_codes(batch, self.row_slot, owner)
+        batch_cols, col_codes = batch_level_codes(batch, self.col_slot, owner)
         if self.give_up and (
             too_many(self._row_levels, batch_rows, self.max_levels)
             or too_many(self._col_levels, batch_cols, self.max_levels)

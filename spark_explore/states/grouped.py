@@ -91,6 +91,12 @@ def level_order(level: str | None) -> tuple[bool, str]:
     return (level is None, level or "")
 
 
+def batch_level_codes(batch: Batch, slot: str, owner: str) -> tuple[list[str | None], np.ndarray]:
+    """:func:`level_codes` of a batch's slot, computed once for all the states that group by
+    it; treat the result as read-only."""
+    return batch.memo(("levels", slot), lambda: level_codes(batch.column(slot), slot, owner))
+
+
 def level_codes(array: pa.Array, slot: str, owner: str) -> tuple[list[str | None], np.ndarray]:
     """Distinct levels of a categorical column and each row's index into them.
 
@@ -434,9 +440,7 @@ class GroupedMomentsState(State):
         if self.abandoned:
             self._counts[-1] += batch.num_rows
             return
-        batch_levels, codes = level_codes(
-            batch.column(self.group_slot), self.group_slot, type(self).__name__
-        )
+        batch_levels, codes = batch_level_codes(batch, self.group_slot, type(self).__name__)
         if self.give_up and too_many(self._levels, batch_levels, self.max_groups):
             self._abandon(extra_rows=batch.num_rows)
             return
