@@ -34,6 +34,10 @@ class ScanConfig:
         distinct values; above that only the sketches remain.
     reservoir_size
         Rows kept in the uniform sample.
+    reservoir_cells
+        Cap on the sample's cells (rows x columns): on a table wider than
+        ``reservoir_cells / reservoir_size`` columns the sample keeps fewer rows, so that
+        each partition's state stays bounded (2,000 rows at 1,000 columns by default).
     max_comoment_columns
         At most this many numeric columns enter the co-moment (correlation) matrix; the
         report names the columns left out.
@@ -67,6 +71,7 @@ class ScanConfig:
     frequent_items_lg_max_size: int = 10
     exact_counts_cap: int = 1000
     reservoir_size: int = 10_000
+    reservoir_cells: int = 2_000_000
     max_comoment_columns: int = 100
     quantiles: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
     batch_cells: int = 2_000_000
@@ -85,6 +90,7 @@ class ScanConfig:
         _check_range("frequent_items_lg_max_size", self.frequent_items_lg_max_size, 3, 26)
         _check_range("exact_counts_cap", self.exact_counts_cap, 0, 10_000_000)
         _check_range("reservoir_size", self.reservoir_size, 0, 10_000_000)
+        _check_range("reservoir_cells", self.reservoir_cells, 1000, 10_000_000_000)
         _check_range("max_comoment_columns", self.max_comoment_columns, 0, 5000)
         _check_range("batch_cells", self.batch_cells, 1000, 1_000_000_000)
         _check_range("top_values", self.top_values, 0, 10_000)

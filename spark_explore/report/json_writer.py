@@ -39,6 +39,7 @@ def profile_document(result: ProfileResult) -> dict[str, Any]:
         "protocols": result.protocols,
         "sample": {
             "rows": sample.sample().num_rows,
+            "size": sample.size,
             "rows_seen": int(sample.rows_seen),
             "method": "bottom-k on a 64-bit hash of the row's values (uniform, deterministic)",
             "stored_in": STATE_FILE,

@@ -84,6 +84,13 @@ class ScanPlan:
         return tuple((a, b) for i, a in enumerate(groups) for b in groups[i + 1 :])
 
     @property
+    def sample_rows(self) -> int:
+        """Rows of the uniform sample: ``reservoir_size``, fewer on tables so wide that the
+        sample would exceed ``reservoir_cells``."""
+        width = max(1, len(self.leaves))
+        return min(self.config.reservoir_size, max(1, self.config.reservoir_cells // width))
+
+    @property
     def hashed_leaves(self) -> tuple[Leaf, ...]:
         """Leaves whose distinct count is taken from a 64-bit hash computed by Spark:
         strings and decimals, which the sketch library would otherwise hash one by one."""
@@ -113,7 +120,7 @@ class ScanPlan:
                 tuple(leaf.slot for leaf in self.leaves if leaf.role == BOOLEAN)
             ),
             "reservoir": ReservoirState(
-                cfg.reservoir_size,
+                self.sample_rows,
                 KEY_SLOT,
                 tuple(leaf.slot for leaf in self.leaves if leaf.role != UNSUPPORTED),
             ),

@@ -329,3 +329,19 @@ def test_merging_samples_of_different_schemas_raises() -> None:
     with pytest.raises(IncompatibleStatesError) as info:
         build([1, 2], 3).merge(other)
     assert info.value.code == "INCOMPATIBLE_STATES"
+
+
+def test_plan_caps_the_sample_cells_of_wide_tables() -> None:
+    from pyspark.sql import types as T
+
+    from spark_explore.config import ScanConfig
+    from spark_explore.scan.plan import plan_from_schema
+
+    def schema(width: int) -> T.StructType:
+        return T.StructType([T.StructField(f"x{i}", T.DoubleType()) for i in range(width)])
+
+    config = ScanConfig(reservoir_size=10_000, reservoir_cells=2_000_000)
+    assert plan_from_schema(schema(20), config).sample_rows == 10_000
+    wide = plan_from_schema(schema(1000), config)
+    assert wide.sample_rows == 2000
+    assert wide.empty_bundle()["reservoir"].size == 2000
