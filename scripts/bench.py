@@ -51,6 +51,9 @@ the first profile round, before any other Python job ran in them; every round's 
 the JSON. The stages' input bytes are kept in the JSON too, but for Parquet Spark counts
 little more than the footers there: the scans are told by their input records.
 
+With ``--check-distinct`` (on by default for ``--case strings``) the string columns'
+distinct estimates are compared with exact counts from one more, untimed job.
+
 Tables
 ------
 ``--table PATH`` takes any Parquet table. ``--case NAME`` picks a preset synthetic table in
@@ -461,6 +464,7 @@ def run(
     repeat: int = 1,
     skip_summary: bool = False,
     skip_whylogs: bool = False,
+    check_distinct: bool = False,
 ) -> dict[str, Any]:
     """Time the jobs on a Parquet table and return the figures.
 
@@ -476,6 +480,9 @@ def run(
         Leave out ``df.summary()``.
     skip_whylogs
         Leave out whylogs.
+    check_distinct
+        Also compare the string columns' distinct estimates with exact counts
+        (:func:`distinct_check`).
 
     Returns
     -------
@@ -571,12 +578,57 @@ def run(
         "spark_jobs": spark_figures,
         "state_bytes": bundle_bytes,
         "python_workers": memory[0] | {"rounds": memory},
+        "distinct_check": distinct_check(df, results["profile"]) if check_distinct else None,
         "notes": notes,
         "spark": spark.version,
         "python": platform.python_version(),
         "machine": platform.node(),
         "started": started,
     }
+
+
+def distinct_check(df: DataFrame, result: Any) -> list[dict[str, Any]]:
+    """The profile's distinct estimates of the string columns beside their exact counts.
+
+    The exact counts come from one more Spark job (``count_distinct``), run after the
+    timed rounds. An estimate is within its stated error when it deviates from the truth
+    by at most two of the sketch's relative standard errors (``within_2_se``), the
+    interval the profile reports as ``distinct_lower_bound`` .. ``distinct_upper_bound``.
+
+    Parameters
+    ----------
+    df
+        The table.
+    result
+        The ``ProfileResult`` of one profile of ``df``.
+    """
+    from pyspark.sql import functions as F
+
+    names = [f.name for f in df.schema.fields if f.dataType.typeName() == "string"]
+    if not names:
+        return []
+    exact = df.agg(*(F.count_distinct(F.col(n)).alias(n) for n in names)).first()
+    checks = []
+    for name in names:
+        column = result.columns[name]
+        truth, estimate = int(exact[name]), float(column["distinct_estimate"])
+        error = abs(estimate - truth) / truth if truth else 0.0
+        checks.append(
+            {
+                "column": name,
+                "exact": truth,
+                "estimate": estimate,
+                "lower_bound": column["distinct_lower_bound"],
+                "upper_bound": column["distinct_upper_bound"],
+                "relative_error": error,
+                "stated_relative_error": column["distinct_relative_error"],
+                "within_2_se": error <= 2 * column["distinct_relative_error"],
+                "within_bounds": column["distinct_lower_bound"]
+                <= truth
+                <= column["distinct_upper_bound"],
+            }
+        )
+    return checks
 
 
 def environment(spark: SparkSession) -> dict[str, Any]:
@@ -678,6 +730,13 @@ def report(figures: dict[str, Any]) -> str:
         f"             {_mib(memory['peak_worker_rss_bytes'])} in one worker, "
         f"{_mib(memory['peak_total_rss_bytes'])} in all",
     ]
+    for check in figures.get("distinct_check") or []:
+        lines.append(
+            f"distinct {check['column']}: exact {check['exact']:,}, estimate "
+            f"{check['estimate']:,.0f} (error {check['relative_error']:.2%}, stated standard "
+            f"error {check['stated_relative_error']:.2%}, within bounds: "
+            f"{'yes' if check['within_bounds'] else 'NO'})"
+        )
     if "arrow_floor" in notes:
         lines.append(f"warning: arrow_floor {notes['arrow_floor']}")
     return "\n".join(lines)
@@ -751,6 +810,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-summary", action="store_true", help="leave out df.summary()")
     parser.add_argument("--skip-whylogs", action="store_true", help="leave out whylogs")
     parser.add_argument(
+        "--check-distinct",
+        action="store_true",
+        help="compare the string columns' distinct estimates with exact counts (one more "
+        "job, untimed; on by default for --case strings)",
+    )
+    parser.add_argument(
         "--json", type=Path, metavar="FILE", help="also append the run to a JSON list here"
     )
     args = parser.parse_args(argv)
@@ -783,7 +848,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = args.table
         if args.case is not None:
             table = str(case_table(spark, args.case, args.rows, args.columns, args.data_dir))
-        figures = run(spark, table, args.repeat, args.skip_summary, args.skip_whylogs)
+        check = args.check_distinct or args.case == "strings"
+        figures = run(spark, table, args.repeat, args.skip_summary, args.skip_whylogs, check)
         config = {
             "case": args.case,
             "table": figures["table"],
