@@ -21,6 +21,7 @@ from spark_explore.states._codec import Fields
 from spark_explore.states._coupons import CouponFilter, canonical_double_bits
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
+from spark_explore.states.strings import string_value_counts
 
 _HLL_TYPE = datasketches.HLL_8
 
@@ -298,7 +299,10 @@ class FrequentItemsState(State):
             if pa.types.is_float16(array.type):
                 array = array.cast(pa.float32())
             array = pc.add(array, pa.scalar(0.0, array.type))  # -0.0 + 0.0 == +0.0
-        counts = pc.value_counts(array)
+        if _is_string(array.type) and not pa.types.is_string_view(array.type):
+            counts = string_value_counts(batch, self.slot)
+        else:
+            counts = pc.value_counts(array)
         values, weights = counts.field("values"), counts.field("counts")
         singles = pc.equal(weights, 1)
         hidden = int(pc.sum(singles).as_py() or 0)

@@ -29,6 +29,7 @@ from spark_explore.states.grouped import (
     reindex_counts,
     with_other,
 )
+from spark_explore.states.strings import string_measures
 
 #: The per-slot counts kept apart, in the order of the ``kind_counts`` matrix.
 KINDS = ("null", "nan", "posinf", "neginf", "empty", "blank")
@@ -315,9 +316,9 @@ class MissingnessState(State):
         elif _is_string(kind):
             if pa.types.is_string_view(kind):
                 array = array.cast(pa.large_string())
-            lengths = pc.utf8_length(array).fill_null(-1).to_numpy(zero_copy_only=False)
+            lengths, blank = string_measures(batch, slot)
             counts[4] += np.count_nonzero(lengths == 0)
-            counts[5] += int(pc.sum(pc.utf8_is_space(array)).as_py() or 0)
+            counts[5] += blank
             for s, value in enumerate(sentinels):
                 if isinstance(value, str):
                     equal = pc.equal(array, pa.scalar(value, array.type)).fill_null(False)

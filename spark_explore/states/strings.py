@@ -121,17 +121,18 @@ class StringState(State):
         array = _strings(batch.column(self.slot), self.slot)
         if len(array) == 0:
             return
-        lengths = pc.utf8_length(array).to_numpy(zero_copy_only=False)
+        all_lengths, blank = string_measures(batch, self.slot)
+        lengths = all_lengths[all_lengths >= 0] if len(all_lengths) != len(array) else all_lengths
         self.count += len(array)
         self.empty_count += int(np.count_nonzero(lengths == 0))
-        self.blank_count += int(pc.sum(pc.utf8_is_space(array)).as_py() or 0)
+        self.blank_count += blank
         low, high = int(lengths.min()), int(lengths.max())
         self._absorb_extremes(low, high)
         values = lengths.astype(np.float64).reshape(-1, 1)
         batch_moments = _algebra.batch_moments(values, np.ones(values.shape, dtype=bool))
         self.length = _algebra.merge_moments(self.length, batch_moments)
         if not self.exact_overflow:
-            counts = pc.value_counts(array)
+            counts = string_value_counts(batch, self.slot)
             self._absorb_exact(
                 counts.field("values").to_pylist(), counts.field("counts").to_pylist()
             )
@@ -214,6 +215,33 @@ class StringState(State):
         counts = np.asarray(fields["exact_counts"], dtype=np.int64).tolist()
         state._exact = dict(zip(fields["exact_values"], counts))
         return state
+
+
+def string_measures(batch: Batch, slot: str) -> tuple[np.ndarray, int]:
+    """Each value's length in characters (-1 for null) and the number of blank values of a
+    string slot, computed once per batch for all the states that need them."""
+
+    def measure() -> tuple[np.ndarray, int]:
+        array = _decoded(batch.column(slot))
+        lengths = pc.utf8_length(array).fill_null(-1).to_numpy(zero_copy_only=False)
+        return lengths, int(pc.sum(pc.utf8_is_space(array)).as_py() or 0)
+
+    return batch.memo(("string_measures", slot), measure)
+
+
+def string_value_counts(batch: Batch, slot: str) -> pa.StructArray:
+    """``pyarrow.compute.value_counts`` of a string slot's non-null values, once per batch."""
+    return batch.memo(
+        ("string_value_counts", slot), lambda: pc.value_counts(_strings(batch.column(slot), slot))
+    )
+
+
+def _decoded(array: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    if pa.types.is_string_view(array.type):
+        array = array.cast(pa.large_string())
+    return array
 
 
 def _strings(array: pa.Array, slot: str) -> pa.Array:
