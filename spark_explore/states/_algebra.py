@@ -99,16 +99,77 @@ def batch_moments(
     return Moments(n, mean, mean_lo, m2, m3, m4)
 
 
-def finite_extremes(values: Array, finite: Array) -> tuple[Array, Array]:
+def segment_moments(values: Array, finite: Array, starts: Array) -> Moments:
+    """Moments of each column within each run of rows, all runs reduced together.
+
+    Parameters
+    ----------
+    values, finite
+        As in :func:`batch_moments`, with the rows of each segment contiguous.
+    starts
+        Increasing first row of each segment, ``starts[0] == 0``; a segment ends where the
+        next begins. Every segment must hold at least one row.
+
+    Returns
+    -------
+    Moments
+        Arrays of shape ``(len(starts), k)``: row ``i`` is what :func:`batch_moments` gives
+        for segment ``i`` alone, up to rounding.
+
+    Notes
+    -----
+    The corrected two-pass algorithm of :func:`batch_moments` with every sum taken per
+    segment by ``np.add.reduceat``, which sums each column's runs pairwise like
+    ``sum(axis=0)`` does; a batch is then reduced in the same number of passes whatever
+    its number of segments.
+    """
+    sizes = np.diff(np.append(starts, values.shape[0]))
+    n = np.add.reduceat(finite, starts, axis=0, dtype=np.float64)
+    safe_n = np.where(n > 0, n, 1.0)
+    low = np.minimum.reduceat(np.where(finite, values, np.inf), starts, axis=0)
+    high = np.maximum.reduceat(np.where(finite, values, -np.inf), starts, axis=0)
+    d = np.where(finite, values, 0.0)
+    mean = _constant_or_mean(np.add.reduceat(d, starts, axis=0) / safe_n, (low, high))
+    d -= _spread(mean, sizes)
+    d *= finite
+    mean_lo = np.add.reduceat(d, starts, axis=0) / safe_n
+    d -= _spread(mean_lo, sizes)
+    d *= finite
+    d2 = d * d
+    m2 = np.add.reduceat(d2, starts, axis=0)
+    d *= d2
+    m3 = np.add.reduceat(d, starts, axis=0)
+    d2 *= d2
+    m4 = np.add.reduceat(d2, starts, axis=0)
+    mean, mean_lo = two_sum(mean, mean_lo)
+    return Moments(n, mean, mean_lo, m2, m3, m4)
+
+
+def _spread(per_segment: Array, sizes: Array) -> Array:
+    """A ``(segments, k)`` array repeated row-wise ``sizes`` times, Fortran-ordered."""
+    return np.repeat(per_segment.T, sizes, axis=1).T
+
+
+def finite_extremes(
+    values: Array, finite: Array, masked: Array | None = None
+) -> tuple[Array, Array]:
     """Each column's smallest and largest value where ``finite`` holds (+inf and -inf where
-    it holds nowhere)."""
+    it holds nowhere).
+
+    ``masked`` marks the columns whose non-finite entries are not all NaN (infinities, or
+    numbers the mask leaves out), if the caller knows them; they are reduced over the
+    masked entries, the others by ``nanmin`` and ``nanmax``.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
         low = np.nanmin(values, axis=0, initial=np.inf)
         high = np.nanmax(values, axis=0, initial=-np.inf)
-    # columns with infinities, or with numbers the mask leaves out: the masked entries alone
-    masked = np.isinf(low) | np.isinf(high)
-    masked |= finite.sum(axis=0) != values.shape[0] - np.isnan(values).sum(axis=0)
+    if masked is None:
+        rows = values.shape[0]
+        masked = np.count_nonzero(finite, axis=0) != rows - np.count_nonzero(
+            np.isnan(values), axis=0
+        )
+    masked = masked | np.isinf(low) | np.isinf(high)
     if masked.any():
         cols = np.flatnonzero(masked)
         low[cols] = np.where(finite[:, cols], values[:, cols], np.inf).min(axis=0)
@@ -208,19 +269,76 @@ def batch_comoments(values: Array, finite: Array) -> CoMoments:
         n = f.T @ f
         s_ij = d.T @ f
         q_ij = (d * d).T @ f
+    return _pairwise_comoments(shift, n, s_ij, q_ij, p)
+
+
+def segment_comoments(values: Array, finite: Array, starts: Array) -> CoMoments:
+    """Pairwise-complete co-moments of each run of rows, stacked: shape ``(segments, k, k)``.
+
+    Parameters
+    ----------
+    values, finite
+        As in :func:`batch_comoments`, with the rows of each segment contiguous.
+    starts
+        Increasing first row of each segment, ``starts[0] == 0``; every segment must hold
+        at least one row.
+
+    Notes
+    -----
+    Entry ``i`` is what :func:`batch_comoments` gives for segment ``i`` alone, up to
+    rounding: the columns are shifted by their finite mean within each segment, the sums
+    are taken for all segments at once by ``np.add.reduceat``, and each segment costs one
+    matrix product. Where a column of a segment is finite on only some of its rows (an
+    infinity among its values) that segment also takes the three masked products of
+    :func:`batch_comoments`.
+    """
+    rows, k = values.shape
+    sizes = np.diff(np.append(starts, rows))
+    n_col = np.add.reduceat(finite, starts, axis=0, dtype=np.float64)
+    low = np.minimum.reduceat(np.where(finite, values, np.inf), starts, axis=0)
+    high = np.maximum.reduceat(np.where(finite, values, -np.inf), starts, axis=0)
+    d = np.where(finite, values, 0.0)
+    shift = _constant_or_mean(
+        np.add.reduceat(d, starts, axis=0) / np.where(n_col > 0, n_col, 1.0), (low, high)
+    )
+    d -= _spread(shift, sizes)
+    d *= finite
+    s = np.add.reduceat(d, starts, axis=0)
+    q = np.add.reduceat(d * d, starts, axis=0)
+    seen = (n_col > 0).astype(np.float64)
+    n = seen[:, :, None] * seen[:, None, :] * sizes[:, None, None].astype(np.float64)
+    s_ij = s[:, :, None] * seen[:, None, :]
+    q_ij = q[:, :, None] * seen[:, None, :]
+    p = np.empty((len(starts), k, k))
+    partial = ((n_col > 0) & (n_col < sizes[:, None])).any(axis=1)
+    for i, (lo, hi) in enumerate(zip(starts.tolist(), (starts + sizes).tolist())):
+        part = d[lo:hi]
+        p[i] = part.T @ part
+        if partial[i]:
+            f = finite[lo:hi].astype(np.float64)
+            n[i], s_ij[i], q_ij[i] = f.T @ f, part.T @ f, (part * part).T @ f
+    return _pairwise_comoments(shift, n, s_ij, q_ij, p)
+
+
+def _pairwise_comoments(shift: Array, n: Array, s_ij: Array, q_ij: Array, p: Array) -> CoMoments:
+    """Co-moments from sums over each pair's rows of data shifted by ``shift`` (per column):
+    counts ``n``, sums ``s_ij`` and squares ``q_ij`` of column i, and cross products ``p``.
+    Arrays are ``(..., k, k)``, ``shift`` is ``(..., k)``."""
     safe_n = np.where(n > 0, n, 1.0)
     # pairwise mean = shift + s_ij / n, kept as a double-double pair [3]
     mean, mean_lo = two_sum(
-        np.broadcast_to(shift[:, None], (k, k)), np.where(n > 0, s_ij / safe_n, 0.0)
+        np.broadcast_to(shift[..., :, None], n.shape), np.where(n > 0, s_ij / safe_n, 0.0)
     )
     m2 = np.where(n > 0, q_ij - s_ij * s_ij / safe_n, 0.0)
-    c = np.where(n > 0, p - s_ij * s_ij.T / safe_n, 0.0)
+    c = np.where(n > 0, p - s_ij * np.swapaxes(s_ij, -1, -2) / safe_n, 0.0)
     empty = n == 0
     return CoMoments(n, np.where(empty, 0.0, mean), m2, c, np.where(empty, 0.0, mean_lo))
 
 
 def merge_comoments(a: CoMoments, b: CoMoments) -> CoMoments:
     """Pairwise merge of co-moment matrices [2, eq. 3.1]; empty entries pass through.
+
+    The arrays may be stacks of matrices, shape ``(..., k, k)``, merged entry by entry.
 
     The means are double-double, as in :func:`merge_moments`: the deltas then carry the
     full precision of the data even for columns such as 0.9999999 + i * 1e-8.
@@ -233,7 +351,7 @@ def merge_comoments(a: CoMoments, b: CoMoments) -> CoMoments:
     mean, err = two_sum(a.mean, delta * b.n / safe_n)
     mean, mean_lo = two_sum(mean, err + a.mean_lo)
     m2 = a.m2 + b.m2 + delta * delta * weight
-    c = a.c + b.c + delta * delta.T * weight
+    c = a.c + b.c + delta * np.swapaxes(delta, -1, -2) * weight
     merged = CoMoments(n, mean, m2, c, mean_lo)
     only_a, only_b = b.n == 0, a.n == 0
     return CoMoments(

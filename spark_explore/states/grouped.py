@@ -283,19 +283,20 @@ def bucket_moments(
 ) -> _algebra.Moments:
     """Moments of each column within each bucket of rows, shape ``(size, columns)``.
 
-    Rows are sorted by bucket once and every non-empty bucket is reduced by
-    :func:`~spark_explore.states._algebra.batch_moments` on its contiguous slice, so a
-    bucket's moments are exactly those of its rows taken alone.
+    Rows are sorted by bucket once and the contiguous buckets are reduced together by
+    :func:`~spark_explore.states._algebra.segment_moments`, so a bucket's moments are
+    exactly those of its rows taken alone; empty buckets are the identity.
     """
     columns = values.shape[1]
-    out = [np.zeros((size, columns), dtype=np.float64) for _ in _algebra.Moments._fields]
     order, bounds = bucket_bounds(buckets, size)
     if order is not None:
         values, finite = gather_rows(values, order), gather_rows(finite, order)
-    for b, lo, hi in bounds:
-        part = _algebra.batch_moments(values[lo:hi], finite[lo:hi])
-        for field, value in zip(out, part):
-            field[b] = value
+    present = np.array([b for b, _, _ in bounds], dtype=np.intp)
+    starts = np.array([lo for _, lo, _ in bounds], dtype=np.intp)
+    parts = _algebra.segment_moments(values, finite, starts)
+    out = [np.zeros((size, columns), dtype=np.float64) for _ in _algebra.Moments._fields]
+    for field, part in zip(out, parts):
+        field[present] = part
     return _algebra.Moments(*out)
 
 
