@@ -319,12 +319,9 @@ class MissingnessState(State):
             lengths, blank = string_measures(batch, slot)
             counts[4] += np.count_nonzero(lengths == 0)
             counts[5] += blank
-            for s, value in enumerate(sentinels):
-                if isinstance(value, str):
-                    equal = pc.equal(array, pa.scalar(value, array.type)).fill_null(False)
-                    hit = equal.to_numpy(zero_copy_only=False)
-                    hits[s] += np.count_nonzero(hit)
-                    missing |= hit
+            texts = [(s, value) for s, value in enumerate(sentinels) if isinstance(value, str)]
+            if texts:
+                missing |= _string_sentinel_hits(array, texts, hits)
         return missing
 
     def _relevel(self, incoming: list[bytes]) -> np.ndarray:
@@ -350,10 +347,15 @@ class MissingnessState(State):
         order, bounds = bucket_bounds(buckets, len(self._patterns) + 1)
         if order is not None:
             values, usable = gather_rows(values, order), gather_rows(usable, order)
-        for b, lo, hi in bounds:
-            if b < len(self._patterns):
-                part = _algebra.batch_comoments(values[lo:hi], usable[lo:hi])
-                self._absorb_comoments(b, part)
+        present = np.array([b for b, _, _ in bounds], dtype=np.intp)
+        starts = np.array([lo for _, lo, _ in bounds], dtype=np.intp)
+        parts = _algebra.segment_comoments(values, usable, starts)
+        kept = present < len(self._patterns)  # the folded patterns' rows keep no moments
+        targets = present[kept]
+        mine = _algebra.CoMoments(*(field[targets] for field in self._comoments))
+        merged = _algebra.merge_comoments(mine, _algebra.CoMoments(*(p[kept] for p in parts)))
+        for field, value in zip(self._comoments, merged):
+            field[targets] = value
 
     def _absorb_comoments(self, i: int, part: _algebra.CoMoments) -> None:
         mine = _algebra.CoMoments(*(field[i] for field in self._comoments))
@@ -483,6 +485,25 @@ def _is_string(kind: pa.DataType) -> bool:
     return (
         pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
     )
+
+
+def _string_sentinel_hits(
+    array: pa.Array, texts: list[tuple[int, str]], hits: np.ndarray
+) -> np.ndarray:
+    """Mask of the values equal to one of the string sentinels ``(index, text)``; adds each
+    sentinel's count to ``hits[index]`` (in place).
+
+    One ``is_in`` pass finds every hit; only a batch that has some compares them with each
+    sentinel, and then only the hits.
+    """
+    value_set = pa.array([text for _, text in texts], type=array.type)
+    found = pc.is_in(array, value_set=value_set).fill_null(False)
+    mask = found.to_numpy(zero_copy_only=False)
+    if mask.any():
+        found_values = array.filter(found)
+        for s, text in texts:
+            hits[s] += pc.sum(pc.equal(found_values, pa.scalar(text, array.type))).as_py() or 0
+    return mask
 
 
 def _distinct_rows(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
