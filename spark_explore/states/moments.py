@@ -69,17 +69,23 @@ class MomentsState(State):
             return
         values, finite = batch.float_matrix(self.slots)
         null_counts = np.array([batch.column(s).null_count for s in self.slots])
+        nan = np.count_nonzero(np.isnan(values), axis=0)
+        infinite = batch.num_rows - np.count_nonzero(finite, axis=0) - nan
+        # the sign of infinities is looked up only in the columns that have some
+        posinf = np.zeros_like(infinite)
+        odd = np.flatnonzero(infinite)
+        posinf[odd] = np.count_nonzero(values[:, odd] == np.inf, axis=0)
         with np.errstate(invalid="ignore"):
             counts = {
-                "nan": np.isnan(values).sum(axis=0) - null_counts,
-                "posinf": (values == np.inf).sum(axis=0),
-                "neginf": (values == -np.inf).sum(axis=0),
-                "zeros": (values == 0).sum(axis=0),
-                "negatives": (finite & (values < 0)).sum(axis=0),
+                "nan": nan - null_counts,
+                "posinf": posinf,
+                "neginf": infinite - posinf,
+                "zeros": np.count_nonzero(values == 0, axis=0),
+                "negatives": np.count_nonzero(values < 0, axis=0) - (infinite - posinf),
             }
         for name, value in counts.items():
             self.counts[name] += value
-        low, high = _algebra.finite_extremes(values, finite)
+        low, high = _algebra.finite_extremes(values, finite, infinite > 0)
         self.fmin = np.minimum(self.fmin, low)
         self.fmax = np.maximum(self.fmax, high)
         batch_moments = _algebra.batch_moments(values, finite, (low, high))
