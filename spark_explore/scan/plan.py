@@ -109,7 +109,9 @@ class ScanPlan:
     def empty_bundle(self) -> StateBundle:
         """Empty states for every leaf; what each partition starts from."""
         cfg = self.config
-        numbers = self.number_leaves
+        # the co-moment slots first: their batch matrix is then the moments' leading columns
+        first = self.comoment_leaves
+        numbers = first + tuple(leaf for leaf in self.number_leaves if leaf not in first)
         states: dict[str, Any] = {
             "table": TableState(tuple(leaf.slot for leaf in self.leaves)),
             "moments": MomentsState(
@@ -152,7 +154,7 @@ class ScanPlan:
                     target, a.slot, b.slot, cfg.max_groups, give_up
                 )
         hashed = {leaf.slot for leaf in self.hashed_leaves}
-        for leaf in numbers:
+        for leaf in self.number_leaves:
             states[f"kll/{leaf.slot}"] = KllState(leaf.slot, cfg.kll_k)
         for leaf in self.leaves:
             if leaf.role in (NUMERIC, TEMPORAL, STRING):

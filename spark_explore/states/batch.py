@@ -68,8 +68,15 @@ class Batch:
         return np.asarray(array.is_null())
 
     def float_matrix(self, slots: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """A Fortran-ordered ``(rows, k)`` float64 matrix of the slots and its finite mask."""
+        """A Fortran-ordered ``(rows, k)`` float64 matrix of the slots and its finite mask.
+
+        When a matrix already built for this batch starts with ``slots``, its leading
+        columns are returned as views instead of a copy (the scan plan orders the moment
+        slots so that the co-moment and per-group slots are such a prefix).
+        """
         cached = self._matrices.get(slots)
+        if cached is None:
+            cached = self._leading_columns(slots)
         if cached is None:
             matrix = np.empty((self.num_rows, len(slots)), dtype=np.float64, order="F")
             for j, slot in enumerate(slots):
@@ -77,6 +84,13 @@ class Batch:
             cached = (matrix, np.isfinite(matrix))
             self._matrices[slots] = cached
         return cached
+
+    def _leading_columns(self, slots: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+        k = len(slots)
+        for built, (matrix, finite) in self._matrices.items():
+            if built[:k] == slots:
+                return matrix[:, :k], finite[:, :k]
+        return None
 
 
 def _combined(column: pa.Array | pa.ChunkedArray) -> pa.Array:
