@@ -239,8 +239,10 @@ class FrequentItemsState(State):
     The sketch is Apache DataSketches' frequent-items sketch [2]_, a weighted Misra-Gries
     summary, serialized in its own format. Each batch feeds its distinct values once,
     weighted by their counts, except that a batch holding at least ``1 / epsilon`` values
-    seen once in it (``epsilon = 3.5 / 2**lg_max_size``, 293 at the default) does not feed
-    those: on a column of ids that spares the library one call per row. Such a batch hides
+    seen once in it (``epsilon = 3.5 / 2**lg_max_size``, 293 at the default), and more
+    distinct values than the map still has room for, does not feed those: on a column of
+    ids that spares the library one call per row, while a column whose values all fit in
+    the map stays exact. Such a batch hides
     at most one occurrence of any value, so every upper bound and :attr:`max_error` grow
     by one per such batch; since each hid at least ``1 / epsilon`` rows, the error stays
     within ``epsilon * n`` as the sketch alone guarantees, and lower bounds still hold.
@@ -278,6 +280,7 @@ class FrequentItemsState(State):
         self.hidden_rows = 0
         epsilon = datasketches.frequent_strings_sketch.get_epsilon_for_lg_size(self.lg_max_size)
         self._singles_cap = math.ceil(1.0 / epsilon)
+        self._capacity = 3 * 2**self.lg_max_size // 4  # items the map tracks before purging
 
     @classmethod
     def empty(cls, slot: str, lg_max_size: int = 10) -> FrequentItemsState:
@@ -306,7 +309,8 @@ class FrequentItemsState(State):
         values, weights = counts.field("values"), counts.field("counts")
         singles = pc.equal(weights, 1)
         hidden = int(pc.sum(singles).as_py() or 0)
-        if hidden >= self._singles_cap:
+        room = self._capacity - self.sketch.num_active_items
+        if hidden >= self._singles_cap and len(values) > room:
             keep = pc.invert(singles)
             values, weights = values.filter(keep), weights.filter(keep)
             self.hidden_batches += 1
