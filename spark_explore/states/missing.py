@@ -29,7 +29,7 @@ from spark_explore.states.grouped import (
     reindex_counts,
     with_other,
 )
-from spark_explore.states.strings import string_measures
+from spark_explore.states.strings import string_measures, string_value_counts
 
 #: The per-slot counts kept apart, in the order of the ``kind_counts`` matrix.
 KINDS = ("null", "nan", "posinf", "neginf", "empty", "blank")
@@ -260,10 +260,10 @@ class MissingnessState(State):
             return
         kinds = np.zeros_like(self._kinds)
         sentinel_hits = np.zeros_like(self._sentinel_counts)
-        missing = np.zeros((rows, len(self.slots)), dtype=bool, order="F")
+        missing = np.empty((rows, len(self.slots)), dtype=bool, order="F")
         for j, slot in enumerate(self.slots):
             hits = sentinel_hits[self._offsets[j] : self._offsets[j + 1]]
-            missing[:, j] = self._count_slot(batch, slot, kinds[j], hits)
+            self._count_slot(batch, slot, kinds[j], hits, missing[:, j])
         self.rows += rows
         self._kinds += kinds
         self._sentinel_counts += sentinel_hits
@@ -282,15 +282,15 @@ class MissingnessState(State):
             self._absorb_moments(batch, missing, buckets)
 
     def _count_slot(
-        self, batch: Batch, slot: str, counts: np.ndarray, hits: np.ndarray
-    ) -> np.ndarray:
-        """Add one slot's kinds to ``counts`` and its sentinels to ``hits`` (in place);
-        return its missing mask."""
+        self, batch: Batch, slot: str, counts: np.ndarray, hits: np.ndarray, missing: np.ndarray
+    ) -> None:
+        """Add one slot's kinds to ``counts`` and its sentinels to ``hits``, and write its
+        missing mask into ``missing`` (all in place)."""
         array = batch.column(slot)
         if pa.types.is_dictionary(array.type):
             array = array.dictionary_decode()
         kind = array.type
-        missing = batch.nulls(slot).copy()
+        missing[:] = batch.nulls(slot)
         counts[0] += array.null_count
         sentinels = self._resolved[self.slots.index(slot)]
         if _is_numeric(kind):
@@ -321,8 +321,7 @@ class MissingnessState(State):
             counts[5] += blank
             texts = [(s, value) for s, value in enumerate(sentinels) if isinstance(value, str)]
             if texts:
-                missing |= _string_sentinel_hits(array, texts, hits)
-        return missing
+                missing |= _string_sentinel_hits(batch, slot, array, texts, hits)
 
     def _relevel(self, incoming: list[bytes]) -> np.ndarray:
         """Union the kept patterns with ``incoming``; return where the incoming ones go."""
@@ -488,22 +487,27 @@ def _is_string(kind: pa.DataType) -> bool:
 
 
 def _string_sentinel_hits(
-    array: pa.Array, texts: list[tuple[int, str]], hits: np.ndarray
+    batch: Batch, slot: str, array: pa.Array, texts: list[tuple[int, str]], hits: np.ndarray
 ) -> np.ndarray:
     """Mask of the values equal to one of the string sentinels ``(index, text)``; adds each
     sentinel's count to ``hits[index]`` (in place).
 
-    One ``is_in`` pass finds every hit; only a batch that has some compares them with each
-    sentinel, and then only the hits.
+    The sentinels are counted in the batch's value counts, which the frequent-items state
+    computes anyway; only a batch that holds one of them is scanned row by row for the mask.
     """
-    value_set = pa.array([text for _, text in texts], type=array.type)
-    found = pc.is_in(array, value_set=value_set).fill_null(False)
-    mask = found.to_numpy(zero_copy_only=False)
-    if mask.any():
-        found_values = array.filter(found)
+    counts = string_value_counts(batch, slot)
+    values = counts.field("values")
+    value_set = pa.array([text for _, text in texts], type=values.type)
+    present = pc.is_in(values, value_set=value_set)
+    if not pc.any(present).as_py():
+        return np.zeros(len(array), dtype=bool)
+    found = counts.field("counts").filter(present).to_pylist()
+    for value, count in zip(values.filter(present).to_pylist(), found):
         for s, text in texts:
-            hits[s] += pc.sum(pc.equal(found_values, pa.scalar(text, array.type))).as_py() or 0
-    return mask
+            if value == text:
+                hits[s] += count
+    value_set = value_set.cast(array.type)
+    return pc.is_in(array, value_set=value_set).fill_null(False).to_numpy(zero_copy_only=False)
 
 
 def _distinct_rows(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
