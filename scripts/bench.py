@@ -32,7 +32,9 @@ whylogs
     ``spark`` extra, while pyspark 4.2 needs pyarrow >= 18; plain ``whylogs`` installs next to
     pyarrow 26, but its type mapping uses ``np.unicode_``, removed in NumPy 2, so every task
     fails with an ``AttributeError``; and pyarrow 26 in turn needs NumPy >= 2. It runs with
-    NumPy 1.26 and pyarrow 21 (and pyspark 4.2, Python 3.11) in a separate environment.
+    NumPy 1.26 and pyarrow 21 (and pyspark 4.2, Python 3.11) in a separate environment,
+    which ``scripts/whylogs_env.sh`` creates as ``.venv-whylogs/`` with this package in it;
+    this script run by that environment's Python times all the jobs side by side.
 
 Each job runs ``--repeat`` times, in interleaved rounds (noop, profile, arrow_floor, ...) so
 that a change in machine load hits all of them alike, and the best (shortest) time is kept
