@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from spark_explore.errors import InvalidArgumentError
 from spark_explore.states import _algebra
 from spark_explore.states._codec import Fields
+from spark_explore.states._encoding import first_occurrences
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.grouped import (
@@ -521,17 +522,7 @@ def _distinct_rows(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codes = np.zeros(missing.shape[0], dtype=np.uint64)
         for j in np.flatnonzero(missing.any(axis=0)):
             codes |= missing[:, j].astype(np.uint64) * weights[j]
-        encoded = pc.dictionary_encode(pa.array(codes))
-        inverse = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
-        # the dictionary lists values in order of first appearance: a row starts a new
-        # pattern exactly where the running maximum of the indices grows
-        running = np.maximum.accumulate(inverse)
-        starts = np.ones(len(inverse), dtype=bool)
-        starts[1:] = running[1:] > running[:-1]
-        first = np.flatnonzero(starts)
-        if len(first) != len(encoded.dictionary) or np.any(inverse[first] != np.arange(len(first))):
-            first = np.full(len(encoded.dictionary), len(inverse), dtype=np.intp)
-            np.minimum.at(first, inverse, np.arange(len(inverse)))
+        _, first, inverse = first_occurrences(codes)
         return first, inverse
     packed = np.ascontiguousarray(np.packbits(missing, axis=1))
     _, first, inverse = np.unique(
