@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from spark_explore.states._encoding import first_occurrences
+
 SEED = 9001
 _C1 = np.uint64(0x87C37B91114253D5)
 _C2 = np.uint64(0x4CF5AD432745937F)
@@ -121,13 +123,14 @@ class CouponFilter:
             return candidates
         slots = slots[candidates]
         ranks = _coupon(h1[candidates], h2[candidates]) >> np.uint32(_ADDRESS_BITS)
-        # the highest rank per register wins: sort by (slot, -rank), keep each slot's first
-        order = np.lexsort((-ranks.astype(np.int16), slots))
-        slots, ranks, candidates = slots[order], ranks[order], candidates[order]
-        first = np.ones(len(candidates), dtype=bool)
-        first[1:] = slots[1:] != slots[:-1]
-        self._raise(slots[first], ranks[first])
-        return np.sort(candidates[first])
+        # the highest rank per register wins, the first such value among ties
+        best = np.zeros(1 << self.lg_k, dtype=np.uint32)
+        np.maximum.at(best, slots, ranks)
+        winners = np.flatnonzero(ranks == best[slots])
+        _, pick = np.unique(slots[winners], return_index=True)
+        chosen = winners[pick]
+        self._raise(slots[chosen], ranks[chosen])
+        return np.sort(candidates[chosen])
 
     def _raise(self, slots: np.ndarray, ranks: np.ndarray) -> None:
         """Set registers ``slots`` to at least ``ranks`` in the shadow and its ceilings."""
@@ -140,7 +143,7 @@ class CouponFilter:
 
     def _select_sparse(self, cells: np.ndarray, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
         assert self._seen is not None
-        unique, first = np.unique(cells, return_index=True)
+        unique, first, _ = first_occurrences(cells)
         new = np.flatnonzero(~np.isin(unique, self._seen, assume_unique=True))
         room = (1 << self.lg_k) + 1 - len(self._seen)
         if len(new) < room:

@@ -144,8 +144,6 @@ class HllState(State):
         (:func:`~spark_explore.states._coupons.canonical_double_bits`), which are fed as
         the doubles they encode.
         """
-        if self._filter.sparse:  # few distinct values so far: drop the repeats first
-            keys = pc.unique(pa.array(keys.view(np.int64))).to_numpy(zero_copy_only=False)
         chosen = keys[self._filter.select(keys)]
         update = self.sketch.update
         for value in (chosen.view(np.float64) if doubles else chosen).tolist():
