@@ -494,13 +494,19 @@ def run(
         size and Python workers' memory; ``None`` for what was not measured, and in
         ``notes`` why.
     """
+    from spark_explore.readers import spark_errors
     from spark_explore.scan.job import project
     from spark_explore.scan.plan import plan_from_schema
 
     profile = import_profile()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    df = spark.read.parquet(table)
-    rows = df.count()
+    try:
+        df = spark.read.parquet(table)
+        rows = df.count()
+    except Exception as exc:  # Spark raises py4j, analysis and execution errors alike
+        reason = spark_errors.summary(exc)
+        print(f"error: cannot read `--table` {table} as Parquet: {reason}", file=sys.stderr)
+        raise SystemExit(2) from None
     cores = spark.sparkContext.defaultParallelism
     plan = plan_from_schema(df.schema)
     notes: dict[str, str] = {}
@@ -760,7 +766,8 @@ def read_runs(path: Path) -> list[Any]:
     try:
         existing = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"error: `--json` {path} exists and is not JSON ({exc})") from None
+        print(f"error: `--json` {path} exists and is not JSON ({exc})", file=sys.stderr)
+        raise SystemExit(2) from None
     return existing if isinstance(existing, list) else [existing]
 
 
