@@ -56,6 +56,8 @@ from pyspark.sql import functions as F
 
 SHAPES = ("mixed", "wide", "narrow", "strings")
 
+LOG_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "log4j2.properties"
+
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -548,14 +550,18 @@ def local_session(app_name: str = "spark-explore-scripts") -> SparkSession:
     Returns
     -------
     SparkSession
-        A ``local[*]`` session with the UI off and the session time zone set to UTC.
+        A ``local[*]`` session with the UI off, the session time zone set to UTC and
+        Spark's console logging limited to fatal errors (``conf/log4j2.properties``).
     """
     os.environ["PYSPARK_PYTHON"] = sys.executable
     builder = SparkSession.builder.master("local[*]").appName(app_name)
     for key, value in LOCAL_CONF.items():
         builder = builder.config(key, value)
+    if LOG_CONFIG.exists():  # Spark's warnings and task errors stay out of the console
+        option = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+        builder = builder.config("spark.driver.extraJavaOptions", option)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.setLogLevel("FATAL")
     return spark
 
 

@@ -63,5 +63,6 @@ def get_session(
             )
     session = builder.getOrCreate()
     if not launched_by_spark:
-        session.sparkContext.setLogLevel("ERROR")
+        # as conf/log4j2.properties: a failure is reported once, by the caller, in one line
+        session.sparkContext.setLogLevel("FATAL")
     return session
