@@ -240,10 +240,10 @@ class FrequentItemsState(State):
     seen once in it (``epsilon = 3.5 / 2**lg_max_size``, 293 at the default), and more
     distinct values than the map still has room for, does not feed those: on a column of
     ids that spares the library one call per row, while a column whose values all fit in
-    the map stays exact. Such a batch hides
-    at most one occurrence of any value, so every upper bound and :attr:`max_error` grow
-    by one per such batch; since each hid at least ``1 / epsilon`` rows, the error stays
-    within ``epsilon * n`` as the sketch alone guarantees, and lower bounds still hold.
+    the map stays exact. Such a batch hides at most one occurrence of any value, so every
+    upper bound and :attr:`max_error` grow by one per such batch; since each hid at least
+    ``1 / epsilon`` rows, the error stays within ``epsilon * n`` as the sketch alone
+    guarantees, and lower bounds still hold.
     Merging follows Agarwal et al. [3]_: the merged sketch's
     bounds hold for the union of the inputs whatever the merge order, but which items are
     tracked, and the bounds' width, can differ slightly between merge orders.
