@@ -123,15 +123,8 @@ def segment_moments(values: Array, finite: Array, starts: Array) -> Moments:
     ``sum(axis=0)`` does; a batch is then reduced in the same number of passes whatever
     its number of segments.
     """
-    sizes = np.diff(np.append(starts, values.shape[0]))
-    n = np.add.reduceat(finite, starts, axis=0, dtype=np.float64)
+    sizes, n, mean, d = _segment_residuals(values, finite, starts)
     safe_n = np.where(n > 0, n, 1.0)
-    low = np.minimum.reduceat(np.where(finite, values, np.inf), starts, axis=0)
-    high = np.maximum.reduceat(np.where(finite, values, -np.inf), starts, axis=0)
-    d = np.where(finite, values, 0.0)
-    mean = _constant_or_mean(np.add.reduceat(d, starts, axis=0) / safe_n, (low, high))
-    d -= _spread(mean, sizes)
-    d *= finite
     mean_lo = np.add.reduceat(d, starts, axis=0) / safe_n
     d -= _spread(mean_lo, sizes)
     d *= finite
@@ -143,6 +136,24 @@ def segment_moments(values: Array, finite: Array, starts: Array) -> Moments:
     m4 = np.add.reduceat(d2, starts, axis=0)
     mean, mean_lo = two_sum(mean, mean_lo)
     return Moments(n, mean, mean_lo, m2, m3, m4)
+
+
+def _segment_residuals(
+    values: Array, finite: Array, starts: Array
+) -> tuple[Array, Array, Array, Array]:
+    """First pass over the segments of a batch: each segment's size, each column's finite
+    count and finite mean (the exact value where it is constant) per segment, and the
+    residuals from those means, zero where ``finite`` does not hold."""
+    sizes = np.diff(np.append(starts, values.shape[0]))
+    n = np.add.reduceat(finite, starts, axis=0, dtype=np.float64)
+    low = np.minimum.reduceat(np.where(finite, values, np.inf), starts, axis=0)
+    high = np.maximum.reduceat(np.where(finite, values, -np.inf), starts, axis=0)
+    d = np.where(finite, values, 0.0)
+    sums = np.add.reduceat(d, starts, axis=0)
+    mean = _constant_or_mean(sums / np.where(n > 0, n, 1.0), (low, high))
+    d -= _spread(mean, sizes)
+    d *= finite
+    return sizes, n, mean, d
 
 
 def _spread(per_segment: Array, sizes: Array) -> Array:
@@ -292,17 +303,8 @@ def segment_comoments(values: Array, finite: Array, starts: Array) -> CoMoments:
     infinity among its values) that segment also takes the three masked products of
     :func:`batch_comoments`.
     """
-    rows, k = values.shape
-    sizes = np.diff(np.append(starts, rows))
-    n_col = np.add.reduceat(finite, starts, axis=0, dtype=np.float64)
-    low = np.minimum.reduceat(np.where(finite, values, np.inf), starts, axis=0)
-    high = np.maximum.reduceat(np.where(finite, values, -np.inf), starts, axis=0)
-    d = np.where(finite, values, 0.0)
-    shift = _constant_or_mean(
-        np.add.reduceat(d, starts, axis=0) / np.where(n_col > 0, n_col, 1.0), (low, high)
-    )
-    d -= _spread(shift, sizes)
-    d *= finite
+    k = values.shape[1]
+    sizes, n_col, shift, d = _segment_residuals(values, finite, starts)
     s = np.add.reduceat(d, starts, axis=0)
     q = np.add.reduceat(d * d, starts, axis=0)
     seen = (n_col > 0).astype(np.float64)
