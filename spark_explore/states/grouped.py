@@ -248,26 +248,32 @@ def _reindex_moments(moments: _algebra.Moments, target: np.ndarray) -> _algebra.
     return result
 
 
-def bucket_bounds(
-    buckets: np.ndarray, size: int
-) -> tuple[np.ndarray | None, list[tuple[int, int, int]]]:
-    """How to cut a batch into buckets of rows.
+def sort_into_segments(
+    values: np.ndarray, finite: np.ndarray, buckets: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A batch's rows sorted so that each bucket's are contiguous, for ``segment_*``.
+
+    Parameters
+    ----------
+    values, finite
+        ``(rows, k)`` matrices of the batch.
+    buckets
+        Each row's bucket, ``0 <= bucket < size``.
 
     Returns
     -------
-    order, bounds
-        The stable row order that makes each bucket contiguous (``None`` when the batch has
-        a single bucket and needs no reordering), and ``(bucket, start, stop)`` for every
-        non-empty bucket, in bucket order.
+    values, finite, present, starts
+        The matrices in a stable bucket order (unchanged when the batch holds one bucket),
+        the non-empty buckets in increasing order, and the first sorted row of each.
     """
     sizes = np.bincount(buckets, minlength=size)
     present = np.flatnonzero(sizes)
-    if len(present) == 1:
-        return None, [(int(present[0]), 0, len(buckets))]
-    narrow = buckets.astype(np.int16) if size <= np.iinfo(np.int16).max else buckets
-    order = np.argsort(narrow, kind="stable")  # a radix sort for 16-bit keys
-    ends = np.cumsum(sizes)
-    return order, [(int(b), int(ends[b] - sizes[b]), int(ends[b])) for b in present]
+    starts = (np.cumsum(sizes) - sizes)[present]
+    if len(present) > 1:
+        narrow = buckets.astype(np.int16) if size <= np.iinfo(np.int16).max else buckets
+        order = np.argsort(narrow, kind="stable")  # a radix sort for 16-bit keys
+        values, finite = gather_rows(values, order), gather_rows(finite, order)
+    return values, finite, present, starts
 
 
 def gather_rows(matrix: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -288,11 +294,7 @@ def bucket_moments(
     exactly those of its rows taken alone; empty buckets are the identity.
     """
     columns = values.shape[1]
-    order, bounds = bucket_bounds(buckets, size)
-    if order is not None:
-        values, finite = gather_rows(values, order), gather_rows(finite, order)
-    present = np.array([b for b, _, _ in bounds], dtype=np.intp)
-    starts = np.array([lo for _, lo, _ in bounds], dtype=np.intp)
+    values, finite, present, starts = sort_into_segments(values, finite, buckets, size)
     parts = _algebra.segment_moments(values, finite, starts)
     out = [np.zeros((size, columns), dtype=np.float64) for _ in _algebra.Moments._fields]
     for field, part in zip(out, parts):

@@ -19,15 +19,14 @@ from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.grouped import (
     FoldSummary,
-    bucket_bounds,
     checked_cap,
     fold_summary,
     fold_union,
-    gather_rows,
     key_hash,
     kmv_hashes,
     kmv_union,
     reindex_counts,
+    sort_into_segments,
     with_other,
 )
 from spark_explore.states.strings import string_measures, string_value_counts
@@ -344,11 +343,8 @@ class MissingnessState(State):
     def _absorb_moments(self, batch: Batch, missing: np.ndarray, buckets: np.ndarray) -> None:
         values, finite = batch.float_matrix(self.moment_slots)
         usable = finite & ~missing[:, self._moment_index]  # sentinel hits are not values
-        order, bounds = bucket_bounds(buckets, len(self._patterns) + 1)
-        if order is not None:
-            values, usable = gather_rows(values, order), gather_rows(usable, order)
-        present = np.array([b for b, _, _ in bounds], dtype=np.intp)
-        starts = np.array([lo for _, lo, _ in bounds], dtype=np.intp)
+        size = len(self._patterns) + 1
+        values, usable, present, starts = sort_into_segments(values, usable, buckets, size)
         parts = _algebra.segment_comoments(values, usable, starts)
         kept = present < len(self._patterns)  # the folded patterns' rows keep no moments
         targets = present[kept]
