@@ -26,6 +26,8 @@ References
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from spark_explore.states._encoding import first_occurrences
 
@@ -109,13 +111,13 @@ class CouponFilter:
         return self._seen is not None
 
     def select(self, keys: np.ndarray) -> np.ndarray:
-        """Indices into ``keys`` of the values to feed, each distinct coupon at most once."""
-        h1, h2 = hash_words(keys)
+        """The keys to feed, in order of first appearance, each distinct coupon once."""
         if self._seen is not None:
-            return self._select_sparse(_coupon(h1, h2), h1, h2)
-        return self._select_dense(h1, h2)
+            return self._select_sparse(keys)
+        return keys[self._select_dense(*hash_words(keys))]
 
     def _select_dense(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
+        """Indices of the keys whose rank beats the shadow, the best one per register."""
         slots = (h1 & np.uint64((1 << self.lg_k) - 1)).astype(np.intp)
         # rank > shadow  <=>  leading zeros of h2 >= shadow  <=>  h2 < 2**(64 - shadow)
         candidates = np.flatnonzero(h2 <= self._ceiling[slots])
@@ -141,20 +143,23 @@ class CouponFilter:
             shadow > 0, (np.uint64(1) << (np.uint64(64) - shadow)) - np.uint64(1), _ALL
         )
 
-    def _select_sparse(self, cells: np.ndarray, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
+    def _select_sparse(self, keys: np.ndarray) -> np.ndarray:
+        """New coupons, hashing each distinct key once: a column that keeps the sketch
+        sparse has few distinct values, and deduplicating them is cheaper than the hash."""
         assert self._seen is not None
-        unique, first, _ = first_occurrences(cells)
-        new = np.flatnonzero(~np.isin(unique, self._seen, assume_unique=True))
+        distinct = pc.unique(pa.array(keys)).to_numpy()  # in order of first appearance
+        cells, first, _ = first_occurrences(_coupon(*hash_words(distinct)))
+        new = np.flatnonzero(~np.isin(cells, self._seen, assume_unique=True))
         room = (1 << self.lg_k) + 1 - len(self._seen)
         if len(new) < room:
-            self._seen = np.union1d(self._seen, unique[new])
-            return np.sort(first[new])
+            self._seen = np.union1d(self._seen, cells[new])
+            return distinct[first[new]]
         # enough new coupons to force HLL mode: feed those, then filter the rest by rank
-        seen = np.union1d(self._seen, unique[new[:room]])
+        seen = np.union1d(self._seen, cells[new[:room]])
         slots = (seen & np.uint32((1 << self.lg_k) - 1)).astype(np.intp)
         self._raise(slots, seen >> np.uint32(_ADDRESS_BITS))
         self._seen = None
-        return np.union1d(first[new[:room]], self._select_dense(h1, h2))
+        return np.concatenate([distinct[first[new[:room]]], self.select(keys)])
 
 
 def _rotl_in_place(x: np.ndarray, r: int) -> None:

@@ -144,7 +144,7 @@ class HllState(State):
         (:func:`~spark_explore.states._coupons.canonical_double_bits`), which are fed as
         the doubles they encode.
         """
-        chosen = keys[self._filter.select(keys)]
+        chosen = self._filter.select(keys)
         update = self.sketch.update
         for value in (chosen.view(np.float64) if doubles else chosen).tolist():
             update(value)

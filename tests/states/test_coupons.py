@@ -23,13 +23,15 @@ def _values(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
         values = rng.normal(size=n)
         values[: min(n, 8)] = [0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, 1.0, 1.0][:n]
         return values
+    if kind == "few":  # fewer distinct values than a sparse sketch holds at lg_k 12
+        return rng.integers(-300, 300, n, dtype=np.int64) * 7_919
     values = rng.integers(-(2**63), 2**63 - 1, n, dtype=np.int64)
     values[: n // 3] = rng.integers(0, 50, n // 3)  # repeats among distinct values
     return values
 
 
 @pytest.mark.parametrize("lg_k", [4, 8, 12])
-@pytest.mark.parametrize("kind", ["int", "float"])
+@pytest.mark.parametrize("kind", ["int", "float", "few"])
 @pytest.mark.parametrize("n", [3, 200, 5_000, 60_000])
 def test_filtered_feed_leaves_the_same_registers(lg_k: int, kind: str, n: int) -> None:
     rng = np.random.default_rng(lg_k * 1000 + n)
@@ -44,10 +46,13 @@ def test_filtered_feed_leaves_the_same_registers(lg_k: int, kind: str, n: int) -
         keys = canonical_double_bits(chunk) if kind == "float" else chunk
         chosen = chooser.select(keys)
         fed += len(chosen)
-        for value in chunk[chosen].tolist():
+        values_fed = chosen.view(np.float64) if kind == "float" else chosen
+        for value in values_fed.tolist():
             filtered.update(value)
     assert _registers(filtered, lg_k) == _registers(everything, lg_k)
-    if n >= 8 << lg_k:  # well past the sparse modes: the point of the filter
+    if kind == "few":  # each distinct value reaches the library once at most
+        assert fed <= len(np.unique(values))
+    elif n >= 8 << lg_k:  # well past the sparse modes: the point of the filter
         assert fed < n / 4
 
 
