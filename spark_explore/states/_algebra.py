@@ -146,14 +146,33 @@ def _segment_residuals(
     residuals from those means, zero where ``finite`` does not hold."""
     sizes = np.diff(np.append(starts, values.shape[0]))
     n = np.add.reduceat(finite, starts, axis=0, dtype=np.float64)
-    low = np.minimum.reduceat(np.where(finite, values, np.inf), starts, axis=0)
-    high = np.maximum.reduceat(np.where(finite, values, -np.inf), starts, axis=0)
     d = np.where(finite, values, 0.0)
     sums = np.add.reduceat(d, starts, axis=0)
-    mean = _constant_or_mean(sums / np.where(n > 0, n, 1.0), (low, high))
+    extremes = segment_extremes(values, finite, starts)
+    mean = _constant_or_mean(sums / np.where(n > 0, n, 1.0), extremes)
     d -= _spread(mean, sizes)
     d *= finite
     return sizes, n, mean, d
+
+
+def segment_extremes(values: Array, finite: Array, starts: Array) -> tuple[Array, Array]:
+    """Each segment's smallest and largest value per column where ``finite`` holds (+inf
+    and -inf where it holds nowhere), shape ``(segments, k)``.
+
+    ``fmin`` and ``fmax`` skip NaN by themselves; only the columns where ``finite`` also
+    leaves out other entries (infinities, masked numbers) are reduced again, over the
+    entries it keeps.
+    """
+    low = np.fmin.reduceat(values, starts, axis=0)
+    high = np.fmax.reduceat(values, starts, axis=0)
+    empty = np.isnan(low)  # all NaN
+    low[empty], high[empty] = np.inf, -np.inf
+    cols = np.flatnonzero(np.any(~finite & ~np.isnan(values), axis=0))
+    if len(cols):
+        kept = finite[:, cols]
+        low[:, cols] = np.minimum.reduceat(np.where(kept, values[:, cols], np.inf), starts)
+        high[:, cols] = np.maximum.reduceat(np.where(kept, values[:, cols], -np.inf), starts)
+    return low, high
 
 
 def _spread(per_segment: Array, sizes: Array) -> Array:

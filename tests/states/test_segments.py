@@ -63,6 +63,24 @@ def test_segment_moments_match_exact_arithmetic_on_each_run(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("left_out", ["infinities", "masked numbers"])
+def test_segment_extremes_skip_every_entry_the_mask_leaves_out(seed: int, left_out: str) -> None:
+    x, starts = _table(seed)
+    usable = np.isfinite(x)
+    if left_out == "masked numbers":
+        x[np.isinf(x)] = 3.0
+        usable = np.isfinite(x) & (np.random.default_rng(seed).random(x.shape) > 0.2)
+        x[200:260, 1][~usable[200:260, 1]] = 7.0  # hidden numbers inside the constant run
+    low, high = _algebra.segment_extremes(x, usable, starts)
+    for i, (lo, hi) in enumerate(_runs(starts, len(x))):
+        for j in range(x.shape[1]):
+            v = x[lo:hi, j][usable[lo:hi, j]]
+            assert (low[i, j], high[i, j]) == ((v.min(), v.max()) if v.size else (np.inf, -np.inf))
+    got = _algebra.segment_moments(x, usable, starts)
+    assert got.mean[1, 1] == 0.1 and got.m2[1, 1] == 0.0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
 def test_segment_comoments_match_exact_arithmetic_on_each_run(seed: int) -> None:
     x, starts = _table(seed)
     finite = np.isfinite(x)
