@@ -532,7 +532,7 @@ def _tag(pattern: bytes) -> bytes:
 
 
 def _popcount(pattern: bytes) -> int:
-    return int(np.unpackbits(np.frombuffer(pattern, dtype=np.uint8)).sum())
+    return int.from_bytes(pattern, "big").bit_count()
 
 
 def _pattern_rank(pattern: bytes) -> tuple[int, int, bytes]:
