@@ -261,9 +261,9 @@ class MissingnessState(State):
         kinds = np.zeros_like(self._kinds)
         sentinel_hits = np.zeros_like(self._sentinel_counts)
         missing = np.empty((rows, len(self.slots)), dtype=bool, order="F")
-        for j, slot in enumerate(self.slots):
+        for j in range(len(self.slots)):
             hits = sentinel_hits[self._offsets[j] : self._offsets[j + 1]]
-            self._count_slot(batch, slot, kinds[j], hits, missing[:, j])
+            self._count_slot(batch, j, kinds[j], hits, missing[:, j])
         self.rows += rows
         self._kinds += kinds
         self._sentinel_counts += sentinel_hits
@@ -282,17 +282,18 @@ class MissingnessState(State):
             self._absorb_moments(batch, missing, buckets)
 
     def _count_slot(
-        self, batch: Batch, slot: str, counts: np.ndarray, hits: np.ndarray, missing: np.ndarray
+        self, batch: Batch, j: int, counts: np.ndarray, hits: np.ndarray, missing: np.ndarray
     ) -> None:
-        """Add one slot's kinds to ``counts`` and its sentinels to ``hits``, and write its
+        """Add slot ``j``'s kinds to ``counts`` and its sentinels to ``hits``, and write its
         missing mask into ``missing`` (all in place)."""
+        slot = self.slots[j]
         array = batch.column(slot)
         if pa.types.is_dictionary(array.type):
             array = array.dictionary_decode()
         kind = array.type
         missing[:] = batch.nulls(slot)
         counts[0] += array.null_count
-        sentinels = self._resolved[self.slots.index(slot)]
+        sentinels = self._resolved[j]
         if _is_numeric(kind):
             values = batch.floats(slot)
             nan = np.isnan(values) & ~missing

@@ -194,7 +194,8 @@ class ReservoirState(State):
         """
         if batch.num_rows == 0:
             return
-        missing = [name for name in self.columns if name not in batch.record_batch.schema.names]
+        present = set(batch.record_batch.schema.names)
+        missing = [name for name in self.columns if name not in present]
         if missing:
             raise ColumnNotFoundError(
                 f"the batch has no column {missing[0]!r} that this sample keeps.",
