@@ -149,17 +149,25 @@ class CouponFilter:
         assert self._seen is not None
         distinct = pc.unique(pa.array(keys)).to_numpy()  # in order of first appearance
         cells, first, _ = first_occurrences(_coupon(*hash_words(distinct)))
-        new = np.flatnonzero(~np.isin(cells, self._seen, assume_unique=True))
+        new = np.flatnonzero(~_in_sorted(cells, self._seen))
         room = (1 << self.lg_k) + 1 - len(self._seen)
         if len(new) < room:
-            self._seen = np.union1d(self._seen, cells[new])
+            self._seen = np.sort(np.concatenate([self._seen, cells[new]]))
             return distinct[first[new]]
         # enough new coupons to force HLL mode: feed those, then filter the rest by rank
-        seen = np.union1d(self._seen, cells[new[:room]])
+        seen = np.sort(np.concatenate([self._seen, cells[new[:room]]]))
         slots = (seen & np.uint32((1 << self.lg_k) - 1)).astype(np.intp)
         self._raise(slots, seen >> np.uint32(_ADDRESS_BITS))
         self._seen = None
         return np.concatenate([distinct[first[new[:room]]], self.select(keys)])
+
+
+def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """Mask of the ``values`` found in the sorted array ``sorted_set``."""
+    if len(sorted_set) == 0:
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[at] == values
 
 
 def _rotl_in_place(x: np.ndarray, r: int) -> None:
