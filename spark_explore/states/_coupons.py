@@ -1,13 +1,15 @@
-"""Which values could still change a DataSketches HLL sketch, decided for a whole array.
+"""What a batch of values leaves in a DataSketches HLL sketch, worked out for a whole array.
 
 The library's Python binding takes one value per call, about 0.1 µs each plus the cost of
 making a Python object per value: on a column of ten million distinct values that is
-seconds per column, more than reading the column. Yet almost no value changes a sketch
-that has seen a few thousand: in HLL mode a value changes register ``i`` only if its rank
-exceeds the register. :class:`CouponFilter` computes each value's coupon with the
-library's own hash, vectorised in numpy, and passes on only the values that can change
-the sketch. What reaches the library, and so the sketch's bytes, is what feeding every
-value would have left: the filter is lossless, not a second sketch.
+seconds per column, more than reading the column. :class:`CouponRegisters` computes each
+value's coupon with the library's own hash, vectorised in numpy, and keeps what the sketch
+would keep: while the sketch would still hold a list or set of coupons, the distinct
+values behind them, fed to the library when the sketch is asked for; beyond that, the
+registers themselves, handed over as an image in the library's own serialization format
+(:func:`register_image`) and merged by the library's union. What the sketch holds in the
+end is what feeding every value would have left: the registers are the sketch's, not a
+second sketch.
 
 The hash is MurmurHash3_x64_128 [1]_ of the value's 8 bytes with the library's default
 seed 9001, which the C++ core applies to a 64-bit integer or to a double made canonical
@@ -25,6 +27,9 @@ References
 
 from __future__ import annotations
 
+import struct
+
+import datasketches
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,6 +42,9 @@ _C2 = np.uint64(0x4CF5AD432745937F)
 _CANONICAL_NAN = np.uint64(0x7FF8000000000000)
 _ADDRESS_BITS = 26
 _ALL = np.uint64(2**64 - 1)
+# preamble flags and mode of a serialized HLL sketch [2]_
+_COMPACT, _OUT_OF_ORDER = 0x08, 0x10
+_HLL_MODE, _HLL_8 = 2, 2
 
 
 def canonical_double_bits(values: np.ndarray) -> np.ndarray:
@@ -80,86 +88,147 @@ def hash_words(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _coupon(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
-    rank = np.minimum(_leading_zeros(h2), 62) + 1
     address = (h1 & np.uint64((1 << _ADDRESS_BITS) - 1)).astype(np.uint32)
-    return address | (rank.astype(np.uint32) << _ADDRESS_BITS)
+    return address | (_rank(h2).astype(np.uint32) << _ADDRESS_BITS)
 
 
-class CouponFilter:
-    """Remembers what a sketch has been fed and drops values that cannot change it.
+def _rank(h2: np.ndarray) -> np.ndarray:
+    """The register value a hash's second word sets: ``min(clz, 62) + 1`` (uint8)."""
+    return (np.minimum(_leading_zeros(h2), 62) + 1).astype(np.uint8)
 
-    While the sketch may still be in its sparse modes (a list or set of coupons), every
-    new coupon is passed on; the filter keeps the set of coupons fed. Once more than
-    ``2**lg_k`` distinct coupons were fed the sketch is certainly in HLL mode (its coupon
-    set never holds that many), and from then on only values whose rank exceeds a lower
-    bound of their register (``shadow``, the largest rank this filter passed there) are
-    passed on, at most one per register and batch.
 
-    The filter describes only what it fed. After the sketch absorbs anything else (a
-    merge), a fresh filter is still lossless: its knowledge is a subset of the sketch's.
+class CouponRegisters:
+    """The coupons of the keys absorbed, kept until a sketch is asked for.
+
+    While at most ``2**lg_k`` distinct coupons have arrived, a sketch fed every key could
+    still be in a sparse mode, whose state depends on the coupons themselves: the keys
+    behind each new coupon are kept and :meth:`drain` feeds them to the library. Past that
+    the sketch is certainly in HLL mode (its coupon set never holds that many); from then
+    on only the registers are kept, the largest rank seen at each address, and values
+    whose rank cannot raise their register are dropped with one comparison. :meth:`drain`
+    then unions a sketch with the registers' image.
+
+    Parameters
+    ----------
+    lg_k
+        log2 of the number of registers, as in the sketch.
     """
 
     def __init__(self, lg_k: int) -> None:
         self.lg_k = lg_k
         self._seen: np.ndarray | None = np.empty(0, dtype=np.uint32)
-        self._shadow = np.zeros(1 << lg_k, dtype=np.uint8)
+        self._pending: list[np.ndarray] = []
+        self._registers = np.zeros(1 << lg_k, dtype=np.uint8)
         self._ceiling = np.full(1 << lg_k, _ALL, dtype=np.uint64)
+        self._dirty = False
 
     @property
     def sparse(self) -> bool:
-        """Whether the sketch may still be in a sparse mode (every new coupon is fed)."""
+        """Whether a sketch fed every key could still be in a sparse mode."""
         return self._seen is not None
 
-    def select(self, keys: np.ndarray) -> np.ndarray:
-        """The keys to feed, in order of first appearance, each distinct coupon once."""
+    def absorb(self, keys: np.ndarray) -> None:
+        """Take in a batch of 64-bit keys (int64, or the canonical bits of doubles)."""
+        if len(keys) == 0:
+            return
         if self._seen is not None:
-            return self._select_sparse(keys)
-        return keys[self._select_dense(*hash_words(keys))]
+            self._absorb_sparse(keys)
+        else:
+            self._absorb_dense(*hash_words(keys))
 
-    def _select_dense(self, h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
-        """Indices of the keys whose rank beats the shadow, the best one per register."""
-        slots = (h1 & np.uint64((1 << self.lg_k) - 1)).astype(np.intp)
-        # rank > shadow  <=>  leading zeros of h2 >= shadow  <=>  h2 < 2**(64 - shadow)
-        candidates = np.flatnonzero(h2 <= self._ceiling[slots])
-        if len(candidates) == 0:
-            return candidates
-        slots = slots[candidates]
-        ranks = _coupon(h1[candidates], h2[candidates]) >> np.uint32(_ADDRESS_BITS)
-        # the highest rank per register wins, the first such value among ties
-        best = np.zeros(1 << self.lg_k, dtype=np.uint32)
-        np.maximum.at(best, slots, ranks)
-        winners = np.flatnonzero(ranks == best[slots])
-        _, pick = np.unique(slots[winners], return_index=True)
-        chosen = winners[pick]
-        self._raise(slots[chosen], ranks[chosen])
-        return np.sort(candidates[chosen])
+    def drain(self, sketch: datasketches.hll_sketch, doubles: bool) -> datasketches.hll_sketch:
+        """``sketch`` with everything absorbed since the last drain added to it.
 
-    def _raise(self, slots: np.ndarray, ranks: np.ndarray) -> None:
-        """Set registers ``slots`` to at least ``ranks`` in the shadow and its ceilings."""
-        np.maximum.at(self._shadow, slots, ranks.astype(np.uint8))
-        shadow = self._shadow[slots].astype(np.uint64)
-        # largest h2 whose rank still exceeds the register: 2**(64 - shadow) - 1
-        self._ceiling[slots] = np.where(
-            shadow > 0, (np.uint64(1) << (np.uint64(64) - shadow)) - np.uint64(1), _ALL
-        )
+        ``doubles`` says whether the keys are the bits of doubles, fed to the library as
+        the doubles they encode.
+        """
+        if self._seen is not None:
+            update = sketch.update
+            for keys in self._pending:
+                for value in (keys.view(np.float64) if doubles else keys).tolist():
+                    update(value)
+            self._pending = []
+            return sketch
+        if not self._dirty:
+            return sketch
+        union = datasketches.hll_union(self.lg_k)
+        union.update(sketch)
+        union.update(datasketches.hll_sketch.deserialize(register_image(self._registers)))
+        self._dirty = False
+        return union.get_result(datasketches.HLL_8)
 
-    def _select_sparse(self, keys: np.ndarray) -> np.ndarray:
-        """New coupons, hashing each distinct key once: a column that keeps the sketch
-        sparse has few distinct values, and deduplicating them is cheaper than the hash."""
+    def _absorb_sparse(self, keys: np.ndarray) -> None:
+        """Keep each new coupon's first key, hashing each distinct key once: a column that
+        keeps the sketch sparse has few distinct values, and deduplicating them is cheaper
+        than the hash."""
         assert self._seen is not None
         distinct = pc.unique(pa.array(keys)).to_numpy()  # in order of first appearance
         cells, first, _ = first_occurrences(_coupon(*hash_words(distinct)))
         new = np.flatnonzero(~_in_sorted(cells, self._seen))
-        room = (1 << self.lg_k) + 1 - len(self._seen)
-        if len(new) < room:
-            self._seen = np.sort(np.concatenate([self._seen, cells[new]]))
-            return distinct[first[new]]
-        # enough new coupons to force HLL mode: feed those, then filter the rest by rank
-        seen = np.sort(np.concatenate([self._seen, cells[new[:room]]]))
-        slots = (seen & np.uint32((1 << self.lg_k) - 1)).astype(np.intp)
-        self._raise(slots, seen >> np.uint32(_ADDRESS_BITS))
-        self._seen = None
-        return np.concatenate([distinct[first[new[:room]]], self.select(keys)])
+        if len(new) == 0:
+            return
+        seen = np.sort(np.concatenate([self._seen, cells[new]]))
+        if len(seen) <= 1 << self.lg_k:
+            self._seen = seen
+            self._pending.append(distinct[first[new]])
+            return
+        # too many coupons for a sparse sketch: keep registers from here on
+        address = (seen & np.uint32((1 << self.lg_k) - 1)).astype(np.intp)
+        self._raise(address, (seen >> np.uint32(_ADDRESS_BITS)).astype(np.uint8))
+        self._seen, self._pending = None, []
+
+    def _absorb_dense(self, h1: np.ndarray, h2: np.ndarray) -> None:
+        address = (h1 & np.uint64((1 << self.lg_k) - 1)).astype(np.intp)
+        # rank > register  <=>  leading zeros of h2 >= register  <=>  h2 < 2**(64 - register)
+        raising = np.flatnonzero(h2 <= self._ceiling[address])
+        if len(raising):
+            self._raise(address[raising], _rank(h2[raising]))
+
+    def _raise(self, address: np.ndarray, ranks: np.ndarray) -> None:
+        """Raise registers ``address`` to at least ``ranks``, and their ceilings with them."""
+        np.maximum.at(self._registers, address, ranks)
+        register = self._registers[address].astype(np.uint64)
+        # largest h2 whose rank still exceeds the register: 2**(64 - register) - 1
+        self._ceiling[address] = np.where(
+            register > 0, (np.uint64(1) << (np.uint64(64) - register)) - np.uint64(1), _ALL
+        )
+        self._dirty = True
+
+
+def register_image(registers: np.ndarray) -> bytes:
+    """A compact HLL_8 sketch in HLL mode holding ``registers``, in the library's format.
+
+    The 40-byte preamble of DataSketches' HLL arrays [2]_: preamble size 10 (ints), serial
+    version 1, family 7, lg_k, flags *compact* and *out of order*, current minimum 0, mode
+    byte HLL with target HLL_8; the HIP accumulator 0 (unused out of order), the sums
+    ``kxq0`` and ``kxq1`` of ``2**-register`` below and from 32 on, the number of zero
+    registers and no auxiliary entries; then one byte per register. The sums are exact in
+    any order: their terms are powers of two no finer than 2**-63 and the totals need at
+    most 52 significant bits.
+    """
+    lg_k = int(len(registers)).bit_length() - 1
+    ranks = registers.astype(np.int64)
+    low = ranks < 32
+    kxq0 = float(np.ldexp(1.0, -ranks[low]).sum())
+    kxq1 = float(np.ldexp(1.0, -ranks[~low]).sum())
+    zeros = int(np.count_nonzero(registers == 0))
+    header = struct.pack(
+        "<8B3d2i",
+        10,
+        1,
+        7,
+        lg_k,
+        0,
+        _COMPACT | _OUT_OF_ORDER,
+        0,
+        _HLL_MODE | _HLL_8 << 2,
+        0.0,
+        kxq0,
+        kxq1,
+        zeros,
+        0,
+    )
+    return header + registers.astype(np.uint8).tobytes()
 
 
 def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:

@@ -1,9 +1,10 @@
 """HllState and FrequentItemsState: distinct count and heavy hitters of one column.
 
-Both feed an Apache DataSketches sketch, whose update takes one value per call. To stay
-vectorised, the HLL receives only the values that can change it
-(:class:`~spark_explore.states._coupons.CouponFilter`), and the frequent items each batch's
-distinct values with their counts as weights (``pyarrow.compute.value_counts``).
+Both keep an Apache DataSketches sketch, whose update takes one value per call. To stay
+vectorised, the HLL's coupons and registers are worked out in numpy and handed to the
+library when the sketch is asked for
+(:class:`~spark_explore.states._coupons.CouponRegisters`), and the frequent items receive
+each batch's distinct values with their counts as weights (``pyarrow.compute.value_counts``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pyarrow.compute as pc
 
 from spark_explore.errors import InvalidArgumentError
 from spark_explore.states._codec import Fields
-from spark_explore.states._coupons import CouponFilter, canonical_double_bits
+from spark_explore.states._coupons import CouponRegisters, canonical_double_bits
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.strings import string_value_counts
@@ -99,8 +100,9 @@ class HllState(State):
         self.hash_slot = hash_slot
         self.count = 0
         self.empty_string = False
-        self.sketch = datasketches.hll_sketch(self.lg_k, _HLL_TYPE)
-        self._filter = CouponFilter(self.lg_k)
+        self._sketch = datasketches.hll_sketch(self.lg_k, _HLL_TYPE)
+        self._coupons = CouponRegisters(self.lg_k)
+        self._doubles = False
 
     @classmethod
     def empty(cls, slot: str, lg_k: int = 12, hash_slot: str | None = None) -> HllState:
@@ -132,22 +134,23 @@ class HllState(State):
                 if item == "":
                     self.empty_string = True
                 else:
-                    self.sketch.update(item)
+                    self._sketch.update(item)
         else:
             self._feed(keys, doubles)
         self.count += len(array)
 
     def _feed(self, keys: np.ndarray, doubles: bool = False) -> None:
-        """Feed the library the distinct keys that can change the sketch.
+        """Absorb 64-bit keys: int64 values, or with ``doubles`` the canonical bits of
+        doubles (:func:`~spark_explore.states._coupons.canonical_double_bits`), which the
+        library is fed as the doubles they encode."""
+        self._doubles = doubles
+        self._coupons.absorb(keys)
 
-        ``keys`` are int64 values, or with ``doubles`` the canonical bits of doubles
-        (:func:`~spark_explore.states._coupons.canonical_double_bits`), which are fed as
-        the doubles they encode.
-        """
-        chosen = self._filter.select(keys)
-        update = self.sketch.update
-        for value in (chosen.view(np.float64) if doubles else chosen).tolist():
-            update(value)
+    @property
+    def sketch(self) -> datasketches.hll_sketch:
+        """The library's sketch of every value absorbed."""
+        self._sketch = self._coupons.drain(self._sketch, self._doubles)
+        return self._sketch
 
     def estimate(self) -> float:
         """Estimated number of distinct non-null values (0 when empty)."""
@@ -188,7 +191,7 @@ class HllState(State):
         union = datasketches.hll_union(self.lg_k)
         union.update(self.sketch)
         union.update(other.sketch)
-        self.sketch = union.get_result(_HLL_TYPE)
+        self._sketch = union.get_result(_HLL_TYPE)
         self.count += other.count
         self.empty_string = self.empty_string or other.empty_string
 
@@ -207,7 +210,7 @@ class HllState(State):
         state = cls(fields["slot"], int(fields["lg_k"]), fields.get("hash_slot"))
         state.count = int(fields["count"])
         state.empty_string = bool(fields["empty_string"])
-        state.sketch = datasketches.hll_sketch.deserialize(fields["sketch"])
+        state._sketch = datasketches.hll_sketch.deserialize(fields["sketch"])
         return state
 
 

@@ -1,4 +1,5 @@
-"""The coupon filter leaves a DataSketches HLL exactly as feeding every value would."""
+"""Coupons and registers kept in numpy leave a DataSketches HLL exactly as feeding every
+value would."""
 
 from __future__ import annotations
 
@@ -6,16 +7,20 @@ import datasketches
 import numpy as np
 import pytest
 
-from spark_explore.states._coupons import CouponFilter, canonical_double_bits
+from spark_explore.states._coupons import CouponRegisters, canonical_double_bits, register_image
 
 
-def _registers(sketch: datasketches.hll_sketch, lg_k: int) -> bytes:
-    """The sketch's registers alone: unioned with itself, it drops the order-dependent HIP
-    estimate, as :class:`~spark_explore.states.distinct.HllState` does."""
+def _union(sketch: datasketches.hll_sketch, lg_k: int) -> datasketches.hll_sketch:
+    """The sketch unioned with itself: its registers, without the order-dependent HIP
+    estimate, as :class:`~spark_explore.states.distinct.HllState` estimates."""
     union = datasketches.hll_union(lg_k)
     union.update(sketch)
     union.update(sketch)
-    return union.get_result(datasketches.HLL_8).serialize_compact()
+    return union.get_result(datasketches.HLL_8)
+
+
+def _registers(sketch: datasketches.hll_sketch, lg_k: int) -> bytes:
+    return _union(sketch, lg_k).serialize_compact()
 
 
 def _values(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -33,27 +38,37 @@ def _values(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
 @pytest.mark.parametrize("lg_k", [4, 8, 12])
 @pytest.mark.parametrize("kind", ["int", "float", "few"])
 @pytest.mark.parametrize("n", [3, 200, 5_000, 60_000])
-def test_filtered_feed_leaves_the_same_registers(lg_k: int, kind: str, n: int) -> None:
+def test_drained_sketch_has_the_registers_of_every_value_fed(lg_k: int, kind: str, n: int) -> None:
     rng = np.random.default_rng(lg_k * 1000 + n)
     values = _values(kind, n, rng)
     everything = datasketches.hll_sketch(lg_k, datasketches.HLL_8)
     for value in values.tolist():
         everything.update(value)
-    filtered = datasketches.hll_sketch(lg_k, datasketches.HLL_8)
-    chooser = CouponFilter(lg_k)
-    fed = 0
-    for chunk in np.array_split(values, 5):
-        keys = canonical_double_bits(chunk) if kind == "float" else chunk
-        chosen = chooser.select(keys)
-        fed += len(chosen)
-        values_fed = chosen.view(np.float64) if kind == "float" else chosen
-        for value in values_fed.tolist():
-            filtered.update(value)
-    assert _registers(filtered, lg_k) == _registers(everything, lg_k)
-    if kind == "few":  # each distinct value reaches the library once at most
-        assert fed <= len(np.unique(values))
-    elif n >= 8 << lg_k:  # well past the sparse modes: the point of the filter
-        assert fed < n / 4
+    sketch = datasketches.hll_sketch(lg_k, datasketches.HLL_8)
+    coupons = CouponRegisters(lg_k)
+    for i, chunk in enumerate(np.array_split(values, 5)):
+        coupons.absorb(canonical_double_bits(chunk) if kind == "float" else chunk)
+        if i == 2:  # a sketch asked for midway goes on absorbing
+            sketch = coupons.drain(sketch, doubles=kind == "float")
+    sketch = coupons.drain(sketch, doubles=kind == "float")
+    assert _registers(sketch, lg_k) == _registers(everything, lg_k)
+    if kind == "few" and lg_k == 12:  # few distinct values: their keys go to the library
+        assert coupons.sparse
+    elif n >= 8 << lg_k:  # past the sparse modes: registers only, no key is kept
+        assert not coupons.sparse
+
+
+@pytest.mark.parametrize("lg_k", [4, 12, 21])
+def test_register_image_is_the_librarys_own_serialization(lg_k: int) -> None:
+    sketch = datasketches.hll_sketch(lg_k, datasketches.HLL_8)
+    for value in np.random.default_rng(lg_k).integers(0, 2**62, 3 << lg_k).tolist():
+        sketch.update(value)
+    image = _union(sketch, lg_k).serialize_compact()
+    registers = np.frombuffer(image[40:], dtype=np.uint8)
+    assert 0 < np.count_nonzero(registers == 0) < len(registers)  # zero registers counted
+    assert register_image(registers) == image
+    restored = datasketches.hll_sketch.deserialize(register_image(registers))
+    assert restored.get_estimate() == _union(sketch, lg_k).get_estimate()
 
 
 def test_canonical_double_bits_merge_signed_zero_and_nan_payloads() -> None:
