@@ -38,9 +38,13 @@ whylogs
 
 Each job runs ``--repeat`` times, in interleaved rounds (noop, profile, arrow_floor, ...) so
 that a change in machine load hits all of them alike, and the best (shortest) time is kept
-as the least disturbed. A noop scan of one file first warms up the JVM, so that the first
-timed job does not pay for it. The first profile also starts the Python workers and imports
-the library in them, which a fresh session pays once; ``--repeat 2`` leaves that out.
+as the least disturbed. The ratio of the profile to the floor is also printed round by
+round, with the median of the rounds after the first: the two jobs run one after the
+other, so a round's ratio shares its load, while the best times may come from different
+rounds. A noop scan of one file first
+warms up the JVM, so that the first timed job does not pay for it. The first profile also
+starts the Python workers and imports the library in them, which a fresh session pays once;
+``--repeat 2`` leaves that out.
 
 Besides the times, the run reports for the profile: rows per second per core; the Spark jobs
 and stages it ran and how many of those stages read the table (stages with input records or
@@ -102,6 +106,7 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import threading
@@ -536,6 +541,7 @@ def run(
         jobs["whylogs"] = lambda: whylogs_profile(df)
 
     best: dict[str, float | None] = dict.fromkeys(JOBS)
+    rounds: dict[str, list[float]] = {name: [] for name in JOBS}
     spark_figures: dict[str, dict[str, int]] = {}
     memory: list[dict[str, int | None]] = []
     for round_ in range(1, repeat + 1):
@@ -556,6 +562,7 @@ def run(
                 continue
             seconds = time.perf_counter() - start
             print(f"round {round_}/{repeat}  {name:<11} {seconds:8.2f} s", flush=True)
+            rounds[name].append(seconds)
             previous = best[name]
             best[name] = seconds if previous is None else min(previous, seconds)
             spark_figures[name] = stage_figures(spark, group)
@@ -581,6 +588,10 @@ def run(
         "over_noop": {name: s / noop if s is not None else None for name, s in best.items()},
         "profile_over_noop": prof / noop,
         "profile_over_arrow_floor": prof / floor if floor else None,
+        "round_seconds": rounds,
+        "profile_over_arrow_floor_by_round": [
+            p / f for p, f in zip(rounds["profile"], rounds["arrow_floor"])
+        ],
         "profile_over_summary": prof / summary if summary else None,
         "profile_rows_per_second_per_core": rows / prof / cores,
         "spark_jobs": spark_figures,
@@ -723,6 +734,11 @@ def report(figures: dict[str, Any]) -> str:
         lines.append(line)
     if figures["profile_over_arrow_floor"] is not None:
         lines.append(f"profile / arrow_floor  {figures['profile_over_arrow_floor']:6.2f}")
+        by_round = figures["profile_over_arrow_floor_by_round"]
+        if len(by_round) > 1:  # the first round's profile also starts the workers
+            each = " ".join(f"{ratio:.2f}" for ratio in by_round)
+            median = statistics.median(by_round[1:])
+            lines.append(f"  round by round: {each} (median from round 2 on: {median:.2f})")
     if figures["profile_over_summary"] is not None:
         lines.append(f"profile / summary      {figures['profile_over_summary']:6.2f}")
     for name, jobs in figures["spark_jobs"].items():
