@@ -45,6 +45,7 @@ _ALL = np.uint64(2**64 - 1)
 # preamble flags and mode of a serialized HLL sketch [2]_
 _COMPACT, _OUT_OF_ORDER = 0x08, 0x10
 _HLL_MODE, _HLL_8 = 2, 2
+_RAW_KEYS = 1 << 14  # most keys a sparse column collects before deduplicating them
 
 
 def canonical_double_bits(values: np.ndarray) -> np.ndarray:
@@ -118,6 +119,8 @@ class CouponRegisters:
         self.lg_k = lg_k
         self._seen: np.ndarray | None = np.empty(0, dtype=np.uint32)
         self._pending: list[np.ndarray] = []
+        self._raw: list[np.ndarray] = []
+        self._raw_count = 0
         self._registers = np.zeros(1 << lg_k, dtype=np.uint8)
         self._ceiling = np.full(1 << lg_k, _ALL, dtype=np.uint64)
         self._dirty = False
@@ -125,16 +128,25 @@ class CouponRegisters:
     @property
     def sparse(self) -> bool:
         """Whether a sketch fed every key could still be in a sparse mode."""
+        self._settle_raw()
         return self._seen is not None
 
     def absorb(self, keys: np.ndarray) -> None:
-        """Take in a batch of 64-bit keys (int64, or the canonical bits of doubles)."""
+        """Take in a batch of 64-bit keys (int64, or the canonical bits of doubles).
+
+        While sparse, small batches are only collected, up to ``min(2**lg_k, 2**14)`` keys,
+        and deduplicated together: on a wide table's batches of a few thousand rows that
+        saves most of the per-batch calls.
+        """
         if len(keys) == 0:
             return
-        if self._seen is not None:
-            self._absorb_sparse(keys)
-        else:
+        if self._seen is None:
             self._absorb_dense(*hash_words(keys))
+            return
+        self._raw.append(keys)
+        self._raw_count += len(keys)
+        if self._raw_count > min(1 << self.lg_k, _RAW_KEYS):
+            self._settle_raw()
 
     def drain(self, sketch: datasketches.hll_sketch, doubles: bool) -> datasketches.hll_sketch:
         """``sketch`` with everything absorbed since the last drain added to it.
@@ -142,6 +154,7 @@ class CouponRegisters:
         ``doubles`` says whether the keys are the bits of doubles, fed to the library as
         the doubles they encode.
         """
+        self._settle_raw()
         if self._seen is not None:
             update = sketch.update
             for keys in self._pending:
@@ -156,6 +169,12 @@ class CouponRegisters:
         union.update(datasketches.hll_sketch.deserialize(register_image(self._registers)))
         self._dirty = False
         return union.get_result(datasketches.HLL_8)
+
+    def _settle_raw(self) -> None:
+        if self._raw:
+            keys = self._raw[0] if len(self._raw) == 1 else np.concatenate(self._raw)
+            self._raw, self._raw_count = [], 0
+            self._absorb_sparse(keys)
 
     def _absorb_sparse(self, keys: np.ndarray) -> None:
         """Keep each new coupon's first key, hashing each distinct key once: a column that

@@ -38,7 +38,10 @@ def _values(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
 @pytest.mark.parametrize("lg_k", [4, 8, 12])
 @pytest.mark.parametrize("kind", ["int", "float", "few"])
 @pytest.mark.parametrize("n", [3, 200, 5_000, 60_000])
-def test_drained_sketch_has_the_registers_of_every_value_fed(lg_k: int, kind: str, n: int) -> None:
+@pytest.mark.parametrize("chunks", [5, 40])
+def test_drained_sketch_has_the_registers_of_every_value_fed(
+    lg_k: int, kind: str, n: int, chunks: int
+) -> None:
     rng = np.random.default_rng(lg_k * 1000 + n)
     values = _values(kind, n, rng)
     everything = datasketches.hll_sketch(lg_k, datasketches.HLL_8)
@@ -46,7 +49,7 @@ def test_drained_sketch_has_the_registers_of_every_value_fed(lg_k: int, kind: st
         everything.update(value)
     sketch = datasketches.hll_sketch(lg_k, datasketches.HLL_8)
     coupons = CouponRegisters(lg_k)
-    for i, chunk in enumerate(np.array_split(values, 5)):
+    for i, chunk in enumerate(np.array_split(values, chunks)):
         coupons.absorb(canonical_double_bits(chunk) if kind == "float" else chunk)
         if i == 2:  # a sketch asked for midway goes on absorbing
             sketch = coupons.drain(sketch, doubles=kind == "float")
