@@ -772,11 +772,17 @@ def read_runs(path: Path) -> list[Any]:
     Raises
     ------
     SystemExit
-        If the file exists and is not JSON, so that it is not overwritten.
+        If the path cannot be read, or holds something other than a JSON list (of runs),
+        so that nothing the user had is overwritten.
     """
     if not path.exists():
         return []
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"error: cannot read `--json` {path}: {reason}", file=sys.stderr)
+        raise SystemExit(2) from None
     if not text.strip():
         return []
     try:
@@ -784,7 +790,15 @@ def read_runs(path: Path) -> list[Any]:
     except json.JSONDecodeError as exc:
         print(f"error: `--json` {path} exists and is not JSON ({exc})", file=sys.stderr)
         raise SystemExit(2) from None
-    return existing if isinstance(existing, list) else [existing]
+    if not isinstance(existing, list):
+        kind = type(existing).__name__
+        print(
+            f"error: `--json` {path} holds a JSON {kind}, not the list of runs this script "
+            "appends to; name another file",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return existing
 
 
 def write_run(path: Path, document: dict[str, Any]) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,6 @@ from spark_explore.states.cells import CellMomentsState
 from spark_explore.states.contingency import ContingencyState
 from spark_explore.states.grouped import OTHER, level_rank
 
-DATA = "/work/shared/data/real"
 RTOL = 1e-9
 
 
@@ -77,8 +77,8 @@ def _check_against_pandas(
     assert seen == counts.sum() == state.n
 
 
-def test_penguins_body_mass_by_species_and_island_matches_pandas() -> None:
-    table = pq.read_table(f"{DATA}/penguins.parquet")
+def test_penguins_body_mass_by_species_and_island_matches_pandas(shared_data: Path) -> None:
+    table = pq.read_table(shared_data / "real" / "penguins.parquet")
     frame = table.to_pandas()
     state = _state(table, y="body_mass_g", a="species", b="sex")
     _check_against_pandas(state, frame, "body_mass_g", "species", "sex")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,8 +19,6 @@ from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.contingency import ContingencyState
 from spark_explore.states.grouped import OTHER, level_rank
-
-DATA = "/work/shared/data/real"
 
 
 def _state(data: pa.Table | dict, max_levels: int = 50, a: str = "a", b: str = "b"):
@@ -41,8 +40,8 @@ def _as_counter(state: ContingencyState, **options) -> Counter:
     )
 
 
-def test_penguins_species_by_sex_matches_pandas_crosstab() -> None:
-    table = pq.read_table(f"{DATA}/penguins.parquet")
+def test_penguins_species_by_sex_matches_pandas_crosstab(shared_data: Path) -> None:
+    table = pq.read_table(shared_data / "real" / "penguins.parquet")
     frame = table.to_pandas()
     state = _state(table, a="species", b="sex")
     # pandas 2.3: crosstab(dropna=False) keeps NaN as a column, sorted last
@@ -56,12 +55,12 @@ def test_penguins_species_by_sex_matches_pandas_crosstab() -> None:
     assert counts.dtype == np.int64 and state.n == 344
 
 
-def test_species_by_island_and_iris_match_counter() -> None:
-    penguins = pq.read_table(f"{DATA}/penguins.parquet")
+def test_species_by_island_and_iris_match_counter(shared_data: Path) -> None:
+    penguins = pq.read_table(shared_data / "real" / "penguins.parquet")
     state = _state(penguins, a="island", b="species")
     pairs = Counter(zip(penguins["island"].to_pylist(), penguins["species"].to_pylist()))
     assert _as_counter(state) == pairs
-    iris = pq.read_table(f"{DATA}/iris.parquet")
+    iris = pq.read_table(shared_data / "real" / "iris.parquet")
     state = _state(iris, a="species", b="species")
     np.testing.assert_array_equal(state.table()[2], np.diag([50, 50, 50]))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,6 @@ from spark_explore.states.grouped import (
     level_rank,
 )
 
-DATA = "/work/shared/data/real"
 RTOL = 1e-9
 PENGUIN_VALUES = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
 
@@ -69,8 +69,8 @@ def _check_against_pandas(state: GroupedMomentsState, frame: pd.DataFrame, group
             np.testing.assert_allclose(got["kurt"][i], scipy.stats.kurtosis(x), rtol=RTOL)
 
 
-def test_penguins_by_species_and_by_sex_match_pandas() -> None:
-    table = pq.read_table(f"{DATA}/penguins.parquet")
+def test_penguins_by_species_and_by_sex_match_pandas(shared_data: Path) -> None:
+    table = pq.read_table(shared_data / "real" / "penguins.parquet")
     frame = table.to_pandas()
     _check_against_pandas(_state(table, PENGUIN_VALUES, "species"), frame, "species")
     by_sex = _state(table, PENGUIN_VALUES, "sex")
@@ -81,8 +81,8 @@ def test_penguins_by_species_and_by_sex_match_pandas() -> None:
     _check_against_pandas(by_sex, frame, "sex")
 
 
-def test_iris_by_species_matches_pandas() -> None:
-    table = pq.read_table(f"{DATA}/iris.parquet")
+def test_iris_by_species_matches_pandas(shared_data: Path) -> None:
+    table = pq.read_table(shared_data / "real" / "iris.parquet")
     values = tuple(n for n in table.column_names if n != "species")
     state = _state(table, values, "species")
     assert state.counts.tolist() == [50, 50, 50]

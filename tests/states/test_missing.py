@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +19,6 @@ from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.missing import MissingnessState, _pattern_rank
 
-DATA = "/work/shared/data/real"
 RTOL = 1e-9
 MEASURES = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
 
@@ -36,8 +36,8 @@ def _numpy_pattern_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, d.T @ d
 
 
-def test_penguins_missingness_is_exactly_the_two_known_groups_of_rows() -> None:
-    table = pq.read_table(f"{DATA}/penguins.parquet")
+def test_penguins_missingness_is_exactly_the_two_known_groups_of_rows(shared_data: Path) -> None:
+    table = pq.read_table(shared_data / "real" / "penguins.parquet")
     slots = tuple(table.column_names)
     state = _state(table, slots, (*MEASURES, "year"))
     k = len(slots)
@@ -83,8 +83,8 @@ def test_penguins_missingness_is_exactly_the_two_known_groups_of_rows() -> None:
     assert last.comoment[4, 4] == ((years - years.mean()) ** 2).sum()
 
 
-def test_iris_has_one_complete_pattern_with_the_full_comoment_matrix() -> None:
-    table = pq.read_table(f"{DATA}/iris.parquet")
+def test_iris_has_one_complete_pattern_with_the_full_comoment_matrix(shared_data: Path) -> None:
+    table = pq.read_table(shared_data / "real" / "iris.parquet")
     numeric = tuple(n for n in table.column_names if n != "species")
     state = _state(table, table.column_names, numeric)
     assert state.patterns() == [((False,) * 5, 150)]
