@@ -56,18 +56,6 @@ def canonical_double_bits(values: np.ndarray) -> np.ndarray:
     return bits
 
 
-def coupons(keys: np.ndarray) -> np.ndarray:
-    """HLL coupons (uint32) of 64-bit keys, as the library computes them.
-
-    Parameters
-    ----------
-    keys
-        int64 or uint64 array: the integers, or the canonical bits of doubles.
-    """
-    h1, h2 = hash_words(keys)
-    return _coupon(h1, h2)
-
-
 def hash_words(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both 64-bit words of MurmurHash3_x64_128 of each 8-byte key with seed :data:`SEED`.
 
