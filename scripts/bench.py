@@ -41,10 +41,9 @@ that a change in machine load hits all of them alike, and the best (shortest) ti
 as the least disturbed. The ratio of the profile to the floor is also printed round by
 round, with the median of the rounds after the first: the two jobs run one after the
 other, so a round's ratio shares its load, while the best times may come from different
-rounds. A noop scan of one file first
-warms up the JVM, so that the first timed job does not pay for it. The first profile also
-starts the Python workers and imports the library in them, which a fresh session pays once;
-``--repeat 2`` leaves that out.
+rounds. A noop scan of one file first warms up the JVM, so that the first timed job does
+not pay for it. The first profile also starts the Python workers and imports the library
+in them, which a fresh session pays once; ``--repeat 2`` leaves that out.
 
 Besides the times, the run reports for the profile: rows per second per core; the Spark jobs
 and stages it ran and how many of those stages read the table (stages with input records or
