@@ -259,7 +259,7 @@ def _arrow_floor(projected: DataFrame, batch_rows: int) -> int:
             rows += batch.num_rows
         yield pa.RecordBatch.from_pydict({"rows": [rows]})
 
-    with job.session_conf(projected.sparkSession, job.BATCH_ROWS_CONF, str(batch_rows)):
+    with job.session_conf(projected.sparkSession, job.batch_conf(batch_rows)):
         counts = projected.mapInArrow(count_rows, "rows long").collect()
     return sum(row["rows"] for row in counts)
 

@@ -45,14 +45,15 @@ import os
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from spark_explore.scan.job import session_conf
 
 SHAPES = ("mixed", "wide", "narrow", "strings")
 
@@ -491,7 +492,7 @@ def generate(
     writer = df.write.mode("overwrite" if overwrite else "errorifexists")
     if shape == "wide":
         writer = writer.option("parquet.enable.dictionary", "false")
-    with _session_conf(spark, WRITE_CONF):
+    with session_conf(spark, WRITE_CONF):
         writer.parquet(output)
     seconds = time.perf_counter() - start
     written_rows, files, size = _inspect(local) if local is not None else (rows, 0, 0)
@@ -503,22 +504,6 @@ def generate(
         size_bytes=size,
         seconds=seconds,
     )
-
-
-@contextmanager
-def _session_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
-    """Set SQL configuration values for the duration of a block, then restore them."""
-    previous = {key: spark.conf.get(key, None) for key in conf}
-    for key, value in conf.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, old in previous.items():
-            if old is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, old)
 
 
 def _local_path(output: str) -> Path | None:

@@ -14,15 +14,18 @@ stage after the shuffle reads only the partial states.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
+import pyspark
 from pyspark.sql import functions as F
 
 from spark_explore.columns import ARRAY, BINARY, MAP, UNSUPPORTED, Leaf
 from spark_explore.scan.partition import (
     PARTIAL_DDL,
-    merge_partials,
+    merge_partial_batches,
+    merge_partial_table,
     merge_payloads,
     partition_states,
 )
@@ -33,11 +36,18 @@ from spark_explore.states.bundle import StateBundle
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-#: Partial states are merged in this many groups on the executors before the driver merges
-#: the groups' results, bounding both the driver's work and each merge task's input.
+#: Partial states are merged in at most this many groups on the executors before the driver
+#: merges the groups' results, bounding both the driver's work and each merge task's input.
 MERGE_BUCKETS = 32
 
-BATCH_ROWS_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
+#: Fewer groups are used when their merged states would exceed this many bytes in all: the
+#: driver collects them at once, and a wide table's states are tens of MiB each.
+MERGE_RESULT_BYTES = 256 * 2**20
+
+#: Arrow batches also end at this many bytes, so that a merge task takes a group's partial
+#: states a few at a time (wide states are tens of MiB) and no scan batch of long strings
+#: grows without bound; the scan's batches of ``batch_cells`` values stay well below it.
+BATCH_BYTES = 64 * 2**20
 
 
 def run_scan(df: DataFrame, plan: ScanPlan, *, progress: bool | None = None) -> StateBundle:
@@ -55,16 +65,32 @@ def run_scan(df: DataFrame, plan: ScanPlan, *, progress: bool | None = None) -> 
     """
     projected, batch_rows = project(df, plan)
     spark = df.sparkSession
-    with session_conf(spark, BATCH_ROWS_CONF, str(batch_rows)), scan_progress(spark, progress):
+    fold = partition_states(plan, MERGE_BUCKETS, MERGE_RESULT_BYTES)
+    with session_conf(spark, batch_conf(batch_rows)), scan_progress(spark, progress):
         rows = (
-            projected.mapInArrow(partition_states(plan, MERGE_BUCKETS), PARTIAL_DDL)
+            projected.mapInArrow(fold, PARTIAL_DDL)
             .groupBy("bucket")
-            .applyInArrow(merge_partials, PARTIAL_DDL)
+            .applyInArrow(merge_function(spark.version), PARTIAL_DDL)
             .collect()
         )
     if not rows:  # a table with no partitions at all
         return plan.empty_bundle()
     return merge_payloads(row["payload"] for row in rows)
+
+
+def merge_function(spark_version: str) -> Callable[..., Any]:
+    """The merge stage's ``applyInArrow`` function: it takes each group's batches one at a
+    time when both this client and the Spark that runs it accept that form (4.1 and later),
+    and the whole group as one table before."""
+    if min(_release(spark_version), _release(pyspark.__version__)) >= (4, 1):
+        return merge_partial_batches
+    return merge_partial_table
+
+
+def _release(version: str) -> tuple[int, int]:
+    """``(major, minor)`` of a version string such as ``4.1.0`` or ``4.0.1-SNAPSHOT``."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
 def project(df: DataFrame, plan: ScanPlan) -> tuple[DataFrame, int]:
@@ -109,14 +135,25 @@ def _row_key(plan: ScanPlan) -> Column:
     return F.xxhash64(*slots, F.lit(plan.config.seed))
 
 
+def batch_conf(batch_rows: int) -> dict[str, str]:
+    """The session settings that size the scan's Arrow batches."""
+    return {
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(batch_rows),
+        "spark.sql.execution.arrow.maxBytesPerBatch": str(BATCH_BYTES),
+    }
+
+
 @contextlib.contextmanager
-def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
-    previous = spark.conf.get(key, None)
-    spark.conf.set(key, value)
+def session_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
+    """Set SQL configuration values for the duration of a block, then restore them."""
+    previous = {key: spark.conf.get(key, None) for key in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
     try:
         yield
     finally:
-        if previous is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, previous)
+        for key, old in previous.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)

@@ -25,12 +25,13 @@ _M_MMAP_THRESHOLD = -3
 
 
 def partition_states(
-    plan: ScanPlan, buckets: int
+    plan: ScanPlan, buckets: int, result_bytes: int
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """A ``mapInArrow`` function that folds a partition's batches into one state bundle.
 
     It yields exactly one row per partition, empty partitions included (their bundle is the
-    identity), keyed by ``partition id % buckets`` for the first level of the merge tree.
+    identity), keyed by ``partition id % merge_buckets(...)`` for the first level of the
+    merge tree.
     """
 
     def fold(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -38,9 +39,22 @@ def partition_states(
         bundle = plan.empty_bundle()
         for record_batch in batches:
             bundle.update(Batch(record_batch))
-        yield _row(_partition_id() % buckets, bundle)
+        payload = bundle.to_bytes()
+        bucket = _partition_id() % merge_buckets(len(payload), buckets, result_bytes)
+        yield _row(bucket, payload)
 
     return fold
+
+
+def merge_buckets(payload_bytes: int, most: int, result_bytes: int) -> int:
+    """How many merge groups a partial state of ``payload_bytes`` joins: at most ``most``,
+    and few enough that one merged state per group, all collected on the driver at once,
+    stays within about ``result_bytes`` (a group's state is about one partial's size).
+
+    Partitions of one scan may choose differently (their states' sizes differ a little);
+    any grouping merges to the same result.
+    """
+    return max(1, min(most, result_bytes // max(payload_bytes, 1)))
 
 
 def keep_freed_memory() -> None:
@@ -62,11 +76,24 @@ def keep_freed_memory() -> None:
     mallopt(_M_TRIM_THRESHOLD, 2**30)
 
 
-def merge_partials(table: pa.Table) -> pa.Table:
-    """An ``applyInArrow`` function merging the partial bundles of one bucket into one."""
-    bucket = table.column("bucket")[0].as_py() if table.num_rows else 0
-    merged = merge_payloads(table.column("payload").to_pylist())
-    return pa.Table.from_batches([_row(bucket, merged)])
+def merge_partial_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """An ``applyInArrow`` function (Spark 4.1 and later) merging the partial bundles of one
+    bucket into one, from the group's batches in turn: a worker holds one batch of partial
+    states at a time, not the whole group."""
+    buckets: list[int] = []
+
+    def payloads() -> Iterator[bytes]:
+        for batch in batches:
+            buckets.extend(batch.column("bucket").to_pylist()[:1])
+            yield from (payload.as_py() for payload in batch.column("payload"))
+
+    merged = merge_payloads(payloads())
+    yield _row(buckets[0], merged.to_bytes())
+
+
+def merge_partial_table(table: pa.Table) -> pa.Table:
+    """The ``applyInArrow`` function of Spark 4.0, which passes the whole group as a table."""
+    return pa.Table.from_batches(list(merge_partial_batches(iter(table.to_batches()))))
 
 
 def merge_payloads(payloads: Iterable[bytes]) -> StateBundle:
@@ -83,9 +110,9 @@ def merge_payloads(payloads: Iterable[bytes]) -> StateBundle:
     return merged
 
 
-def _row(bucket: int, bundle: StateBundle) -> pa.RecordBatch:
+def _row(bucket: int, payload: bytes) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(
-        [pa.array([bucket], pa.int32()), pa.array([bundle.to_bytes()], pa.binary())],
+        [pa.array([bucket], pa.int32()), pa.array([payload], pa.binary())],
         schema=PARTIAL_SCHEMA,
     )
 
