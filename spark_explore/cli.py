@@ -10,6 +10,7 @@ of the machine. Errors are one clear message on stderr; ``--debug`` adds the tra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import traceback
@@ -181,7 +182,13 @@ def _report(args: argparse.Namespace, message: str) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of an error's message; for a Java error raised through Py4J, of the
+    Java exception's, since the Python one only names the call that failed."""
     text = str(exc).strip()
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        with contextlib.suppress(Exception):  # the JVM may be gone
+            text = str(java.toString()).strip()
     return text.splitlines()[0] if text else "(no message)"
 
 

@@ -220,3 +220,18 @@ def test_protocol_settings_come_from_the_configuration(spark, tmp_path, capsys) 
     config.write_text("protocols:\n  no_such_setting: 1\n")
     assert _run(str(path), tmp_path / "out2", "--config", str(config)) == EXIT_BAD_INPUT
     assert "[INVALID_CONFIG]" in _error_line(capsys)
+
+
+def test_a_spark_failure_names_the_java_error(spark, tmp_path, capsys, monkeypatch) -> None:
+    from py4j.protocol import Py4JJavaError
+
+    from spark_explore import cli
+
+    def fail(args):
+        cause = spark._jvm.java.lang.IllegalStateException("result lost\nat some frame")
+        raise Py4JJavaError("An error occurred while calling o1.collectToPython.\n", cause)
+
+    monkeypatch.setattr(cli, "run_profile", fail)
+    assert _run("unused", tmp_path / "out") == cli.EXIT_FAILURE
+    line = _error_line(capsys)
+    assert line == "failed: Py4JJavaError: java.lang.IllegalStateException: result lost"
