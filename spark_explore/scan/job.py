@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pyspark
+from pyspark.errors import PySparkException
 from pyspark.sql import functions as F
 
 from spark_explore.columns import ARRAY, BINARY, MAP, UNSUPPORTED, Leaf
@@ -145,10 +146,17 @@ def batch_conf(batch_rows: int) -> dict[str, str]:
 
 @contextlib.contextmanager
 def session_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
-    """Set SQL configuration values for the duration of a block, then restore them."""
-    previous = {key: spark.conf.get(key, None) for key in conf}
+    """Set SQL configuration values for the duration of a block, then restore them.
+
+    A setting the session refuses is left as it is (Databricks serverless compute accepts
+    only some): these settings tune the scan, and it is correct without them.
+    """
+    previous: dict[str, str | None] = {}
     for key, value in conf.items():
-        spark.conf.set(key, value)
+        old = spark.conf.get(key, None)
+        with contextlib.suppress(PySparkException):
+            spark.conf.set(key, value)
+            previous[key] = old
     try:
         yield
     finally:

@@ -10,7 +10,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.util import PythonEvalType
 
 from spark_explore.config import ScanConfig
-from spark_explore.scan.job import merge_function
+from spark_explore.scan.job import merge_function, session_conf
 from spark_explore.scan.partition import (
     PARTIAL_SCHEMA,
     merge_buckets,
@@ -75,3 +75,12 @@ def test_the_batch_form_needs_spark_4_1() -> None:
     assert infer_group_arrow_eval_type_from_func(merge_partial_batches) == iterator
     table = PythonEvalType.SQL_GROUPED_MAP_ARROW_UDF
     assert infer_group_arrow_eval_type_from_func(merge_partial_table) == table
+
+
+def test_session_conf_sets_restores_and_skips_what_is_refused(spark) -> None:
+    rows, static = "spark.sql.execution.arrow.maxRecordsPerBatch", "spark.sql.warehouse.dir"
+    before = spark.conf.get(rows, None), spark.conf.get(static)
+    with session_conf(spark, {static: "/elsewhere", rows: "123"}):
+        assert spark.conf.get(rows) == "123"
+        assert spark.conf.get(static) == before[1]
+    assert (spark.conf.get(rows, None), spark.conf.get(static)) == before
