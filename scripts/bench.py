@@ -800,6 +800,26 @@ def read_runs(path: Path) -> list[Any]:
     return existing
 
 
+def check_writable(path: Path) -> None:
+    """Exit with a message if ``path``'s folder cannot be created or written in.
+
+    Raises
+    ------
+    SystemExit
+        If the nearest existing ancestor of the folder is not a folder this process may
+        write in.
+    """
+    folder = path.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        print(
+            f"error: cannot write `--json` {path}: {folder} is not a writable folder",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
 def write_run(path: Path, document: dict[str, Any]) -> int:
     """Append ``document`` to the list of runs in ``path``; return the number of runs."""
     runs = [*read_runs(path), document]
@@ -878,8 +898,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.table and "://" not in args.table and not Path(args.table).exists():
         print(f"error: `--table` {args.table} does not exist", file=sys.stderr)
         return 2
-    if args.json is not None:
-        read_runs(args.json)  # refuse a file that is not JSON before running anything
+    if args.json is not None:  # refuse what cannot be appended to before running anything
+        read_runs(args.json)
+        check_writable(args.json)
     os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")  # inherited by the Python workers
     spark = generate_table.local_session("spark-explore-bench")
     try:
