@@ -54,16 +54,14 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_explore.scan.job import session_conf
+from spark_explore.scan.session import get_session
 
 SHAPES = ("mixed", "wide", "narrow", "strings")
 
-LOG_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "log4j2.properties"
-
+#: What the scripts' sessions change in the library's local session.
 LOCAL_CONF = {
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.sql.session.timeZone": "UTC",
     "spark.driver.memory": "4g",
+    "spark.sql.shuffle.partitions": "200",
 }
 
 WRITE_CONF = {
@@ -527,27 +525,13 @@ def _inspect(folder: Path) -> tuple[int, int, int]:
 def local_session(app_name: str = "spark-explore-scripts") -> SparkSession:
     """Start (or reuse) a local Spark session whose Python workers run this interpreter.
 
-    Parameters
-    ----------
-    app_name
-        Application name.
-
-    Returns
-    -------
-    SparkSession
-        A ``local[*]`` session with the UI off, the session time zone set to UTC and
-        Spark's console logging limited to fatal errors (``conf/log4j2.properties``).
+    It is :func:`spark_explore.scan.session.get_session`'s local session with
+    :data:`LOCAL_CONF` on top (a larger driver, and Spark's default number of shuffle
+    partitions), and its workers always run this interpreter: the benchmark's whylogs
+    environment needs its own.
     """
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    builder = SparkSession.builder.master("local[*]").appName(app_name)
-    for key, value in LOCAL_CONF.items():
-        builder = builder.config(key, value)
-    if LOG_CONFIG.exists():  # Spark's warnings and task errors stay out of the console
-        option = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
-        builder = builder.config("spark.driver.extraJavaOptions", option)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("FATAL")
-    return spark
+    return get_session(app_name, conf=LOCAL_CONF)
 
 
 def _positive(text: str) -> int:

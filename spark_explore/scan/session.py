@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -25,7 +26,10 @@ LOCAL_CONF = {
 
 
 def get_session(
-    app_name: str = "spark-explore", master: str | None = None, remote: str | None = None
+    app_name: str = "spark-explore",
+    master: str | None = None,
+    remote: str | None = None,
+    conf: Mapping[str, str] | None = None,
 ) -> SparkSession:
     """Return the active Spark session, or start one.
 
@@ -38,11 +42,13 @@ def get_session(
     remote
         A Spark Connect URL (``sc://host:port``, or ``local[2]`` to start a local Connect
         server); takes precedence over ``master``.
+    conf
+        Settings of a new local session that replace or add to :data:`LOCAL_CONF`.
 
     Notes
     -----
     Under spark-submit (the JVM launched Python) and on Databricks a session is configured
-    already, and neither ``master`` nor the local settings are applied.
+    already, and neither ``master`` nor the local settings (``conf`` included) are applied.
     """
     if remote:
         return SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
@@ -55,7 +61,7 @@ def get_session(
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         builder = builder.master(master or "local[*]")
-        for key, value in LOCAL_CONF.items():
+        for key, value in {**LOCAL_CONF, **(conf or {})}.items():
             builder = builder.config(key, value)
         if LOG_CONFIG.exists():
             builder = builder.config(
