@@ -97,6 +97,8 @@ def profile_table(
         The table, after the row filter, has no rows.
     """
     from spark_explore.readers import open_source
+    from spark_explore.scan.file_reader import choose_reader
+    from spark_explore.scan.job import run_file_scan
 
     source = open_source(
         spark,
@@ -106,7 +108,16 @@ def profile_table(
         where=options.where,
         delta_version=options.delta_version,
     )
-    result = profile(source.df, options.scan, progress=progress)
+    if not source.df.columns:
+        raise EmptySourceError("the table has no columns to profile.")
+    plan = plan_from_schema(source.df.schema, options.scan)
+    reader = choose_reader(spark, source, plan, options.where)
+    if reader.scan is None:
+        result = profile(source.df, options.scan, progress=progress)
+    else:
+        start = time.perf_counter()
+        bundle = run_file_scan(spark, reader.scan, plan, progress=progress)
+        result = ProfileResult(bundle, plan, seconds=time.perf_counter() - start)
     result.source = {
         "table": source.spec,
         "format": source.format,
@@ -114,7 +125,8 @@ def profile_table(
         "delta_reader": source.delta_reader,
         "columns": list(options.columns) if options.columns else None,
         "where": options.where,
-        "notes": list(source.notes),
+        "reader": "spark" if reader.scan is None else "arrow",
+        "notes": [*source.notes, reader.note],
     }
     if result.rows == 0:
         condition = " matching the filter" if options.where else ""

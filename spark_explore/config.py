@@ -14,6 +14,9 @@ from typing import Any
 
 from spark_explore.errors import ConfigError
 
+#: Values of :attr:`ScanConfig.reader`.
+READERS = ("auto", "spark", "arrow")
+
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "conf" / "default.yaml"
 
 
@@ -64,6 +67,11 @@ class ScanConfig:
         text).
     target
         A numeric column whose interactions with pairs of group columns are tested.
+    reader
+        How the scan reads the table: ``spark`` (Spark's reader, any source), ``arrow`` (the
+        Python workers read the Parquet files with pyarrow; an error where that is not
+        possible) or ``auto`` (``arrow`` where possible on local files, else ``spark``).
+        See :mod:`spark_explore.scan.file_reader`. The states are the same either way.
     """
 
     kll_k: int = 200
@@ -83,8 +91,15 @@ class ScanConfig:
     max_patterns: int = 64
     sentinels: tuple[str, ...] = ("-999", "-9999", "NA", "N/A", "null", "NULL", "?")
     target: str | None = None
+    reader: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.reader not in READERS:
+            raise ConfigError(
+                f"`reader` must be one of {list(READERS)}; got {self.reader!r}.",
+                key="reader",
+                got=self.reader,
+            )
         _check_range("kll_k", self.kll_k, 8, 65535)
         _check_range("hll_lg_k", self.hll_lg_k, 4, 21)
         _check_range("frequent_items_lg_max_size", self.frequent_items_lg_max_size, 3, 26)

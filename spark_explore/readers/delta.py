@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from spark_explore.errors import InvalidArgumentError, SourceNotFoundError, SourceReadError
-from spark_explore.readers.delta_scan import snapshot_frame
+from spark_explore.readers.delta_scan import file_path, snapshot_frame
 from spark_explore.readers.delta_snapshot import load_snapshot
 from spark_explore.readers.source import Source
 from spark_explore.readers.spark_errors import (
@@ -88,6 +88,9 @@ def read_delta(spark: SparkSession, location: Location, version: int | None = No
         delta_reader="deltalake",
         row_estimate=snapshot.row_estimate,
         notes=(note,),
+        data_files=None
+        if snapshot.partition_columns
+        else tuple(file_path(location.spark_path, f.path) for f in snapshot.files),
     )
 
 

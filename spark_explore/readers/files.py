@@ -73,7 +73,8 @@ def read_files(spark: SparkSession, location: Location, fmt: str) -> Source:
             f"{location.spec} is a Delta table read as plain {fmt}: its log is ignored, so "
             "files the log has removed are read too."
         )
-    return Source(df=df, spec=location.spec, format=fmt, notes=tuple(notes))
+    files = tuple(df.inputFiles()) if fmt == "parquet" else None
+    return Source(df=df, spec=location.spec, format=fmt, notes=tuple(notes), data_files=files)
 
 
 def _read_error(exc: BaseException, location: Location, fmt: str) -> Exception:

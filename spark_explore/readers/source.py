@@ -34,6 +34,11 @@ class Source:
         through the fallback.
     notes
         Plain-language notes for the report, such as which reader was used.
+    data_files
+        The Parquet files that hold exactly the table's rows and stored columns (a Parquet
+        path, or a Delta snapshot without partition columns read by the fallback), as URIs
+        or absolute paths; None for any other source. The file reader
+        (:mod:`spark_explore.scan.file_reader`) may read them instead of Spark.
     """
 
     df: DataFrame
@@ -43,3 +48,4 @@ class Source:
     delta_reader: str | None = None
     row_estimate: int | None = None
     notes: tuple[str, ...] = ()
+    data_files: tuple[str, ...] | None = None

@@ -18,11 +18,14 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pyspark
 from pyspark.errors import PySparkException
 from pyspark.sql import functions as F
 
 from spark_explore.columns import ARRAY, BINARY, MAP, UNSUPPORTED, Leaf
+from spark_explore.scan.file_batches import FileProjection
+from spark_explore.scan.file_reader import FileScan
 from spark_explore.scan.partition import (
     PARTIAL_DDL,
     merge_partial_batches,
@@ -68,12 +71,42 @@ def run_scan(df: DataFrame, plan: ScanPlan, *, progress: bool | None = None) -> 
     spark = df.sparkSession
     fold = partition_states(plan, MERGE_BUCKETS, MERGE_RESULT_BYTES)
     with session_conf(spark, batch_conf(batch_rows)), scan_progress(spark, progress):
-        rows = (
-            projected.mapInArrow(fold, PARTIAL_DDL)
-            .groupBy("bucket")
-            .applyInArrow(merge_function(spark.version), PARTIAL_DDL)
-            .collect()
-        )
+        return _fold_and_merge(projected, fold, plan)
+
+
+def run_file_scan(
+    spark: SparkSession, scan: FileScan, plan: ScanPlan, *, progress: bool | None = None
+) -> StateBundle:
+    """Read a table's Parquet files once, in the Python workers, and return the merged
+    states of ``plan``: the same states as :func:`run_scan` on the same rows.
+
+    One task per :attr:`FileScan.tasks` entry reads its byte ranges with pyarrow
+    (:class:`~spark_explore.scan.file_batches.FileProjection`); the partial states are
+    merged as in :func:`run_scan`.
+    """
+    width = len(plan.leaves) + 1 + len(plan.hashed_leaves)
+    projection = FileProjection(plan, _batch_rows(plan, width), scan.time_zone)
+    tasks = scan.tasks
+
+    def read(ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in ids:
+            for task in batch.column(0).to_pylist():
+                yield from projection.read(tasks[task])
+
+    fold = partition_states(plan, MERGE_BUCKETS, MERGE_RESULT_BYTES, read)
+    ids = spark.range(0, len(tasks), 1, max(1, len(tasks)))
+    with scan_progress(spark, progress):
+        return _fold_and_merge(ids, fold, plan)
+
+
+def _fold_and_merge(frame: DataFrame, fold: Callable[..., Any], plan: ScanPlan) -> StateBundle:
+    spark = frame.sparkSession
+    rows = (
+        frame.mapInArrow(fold, PARTIAL_DDL)
+        .groupBy("bucket")
+        .applyInArrow(merge_function(spark.version), PARTIAL_DDL)
+        .collect()
+    )
     if not rows:  # a table with no partitions at all
         return plan.empty_bundle()
     return merge_payloads(row["payload"] for row in rows)
@@ -104,8 +137,12 @@ def project(df: DataFrame, plan: ScanPlan) -> tuple[DataFrame, int]:
     leaf_columns = [_leaf_column(leaf) for leaf in plan.leaves]
     hashes = [F.xxhash64(F.col(leaf.slot)).alias(hash_slot_of(leaf)) for leaf in plan.hashed_leaves]
     projected = df.select(*leaf_columns).select("*", _row_key(plan).alias(KEY_SLOT), *hashes)
-    width = len(plan.leaves) + 1 + len(hashes)
-    return projected, max(1_000, plan.config.batch_cells // width)
+    return projected, _batch_rows(plan, len(plan.leaves) + 1 + len(hashes))
+
+
+def _batch_rows(plan: ScanPlan, width: int) -> int:
+    """Rows per Arrow batch: about ``batch_cells`` values of ``width`` columns."""
+    return max(1_000, plan.config.batch_cells // width)
 
 
 def _field(leaf: Leaf) -> Column:

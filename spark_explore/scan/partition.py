@@ -25,19 +25,23 @@ _M_MMAP_THRESHOLD = -3
 
 
 def partition_states(
-    plan: ScanPlan, buckets: int, result_bytes: int
+    plan: ScanPlan,
+    buckets: int,
+    result_bytes: int,
+    read: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = None,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """A ``mapInArrow`` function that folds a partition's batches into one state bundle.
 
     It yields exactly one row per partition, empty partitions included (their bundle is the
     identity), keyed by ``partition id % merge_buckets(...)`` for the first level of the
-    merge tree.
+    merge tree. With ``read``, the partition's input is turned into the batches to fold by
+    ``read`` (the file reader's task ids into the rows of their files).
     """
 
     def fold(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         keep_freed_memory()
         bundle = plan.empty_bundle()
-        for record_batch in batches:
+        for record_batch in read(batches) if read is not None else batches:
             bundle.update(Batch(record_batch))
         payload = bundle.to_bytes()
         bucket = _partition_id() % merge_buckets(len(payload), buckets, result_bytes)

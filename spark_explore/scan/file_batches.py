@@ -1,0 +1,201 @@
+"""Reading a table's Parquet files in the Python workers, as Spark's projection would see them.
+
+The file reader gives each state exactly the batches that :func:`spark_explore.scan.job.project`
+gives it through Spark: one column per leaf under its slot name, with the Arrow type Spark
+ships for the leaf's Spark type, then the row key and the 64-bit hashes of string and
+decimal leaves, computed with Spark's own ``xxhash64`` (:mod:`spark_explore.scan.spark_hash`),
+so that the sample and the distinct counts are the same whichever reader ran. Only flat
+columns whose Parquet type Spark reads as the same value are taken this way;
+:func:`file_column_problem` says why another column is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from spark_explore.columns import BINARY, BOOLEAN, NUMERIC, STRING, TEMPORAL, Leaf
+from spark_explore.scan.file_tasks import FileSplit
+from spark_explore.scan.plan import KEY_SLOT, ScanPlan, hash_slot_of
+from spark_explore.scan.spark_hash import hash_array, hash_columns
+
+#: Roles the file reader projects; other leaves (arrays, maps, unsupported types) need Spark.
+FILE_ROLES = (NUMERIC, STRING, BOOLEAN, TEMPORAL, BINARY)
+
+#: Footer keys of files whose dates or timestamps Spark would rebase from the hybrid
+#: Julian calendar (written by Spark 2.x or in LEGACY mode); pyarrow would not.
+LEGACY_CALENDAR_KEYS = (b"org.apache.spark.legacyDateTime", b"org.apache.spark.legacyINT96")
+
+_SIMPLE_TYPES = {
+    "tinyint": pa.int8(),
+    "smallint": pa.int16(),
+    "int": pa.int32(),
+    "bigint": pa.int64(),
+    "float": pa.float32(),
+    "double": pa.float64(),
+    "string": pa.string(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp_ntz": pa.timestamp("us"),
+}
+
+
+def slot_type(leaf: Leaf, time_zone: str) -> pa.DataType | None:
+    """The Arrow type of the leaf's slot in Spark's projection (None: not a file-reader
+    type). Spark ships timestamps in microseconds labelled with the session time zone."""
+    if leaf.role == BINARY:
+        return pa.int32()  # the projection holds the byte length
+    if leaf.spark_type == "timestamp":
+        return pa.timestamp("us", tz=time_zone)
+    if leaf.spark_type.startswith("decimal("):
+        precision, scale = leaf.spark_type[len("decimal(") : -1].split(",")
+        return pa.decimal128(int(precision), int(scale))
+    return _SIMPLE_TYPES.get(leaf.spark_type)
+
+
+def file_column_problem(leaf: Leaf, field: pa.Field | None, time_zone: str) -> str | None:
+    """Why the file column ``field`` (None: the file lacks it) cannot stand for ``leaf`` in
+    the file reader, or None.
+
+    The file's Arrow type must hold the same values Spark reads: the same integer width,
+    float width and decimal, strings for strings, timestamps in milli- or microseconds with
+    a time zone exactly where Spark reads a ``timestamp`` (nanoseconds and INT96 need
+    Spark's conversions).
+    """
+    target = slot_type(leaf, time_zone) if leaf.role in FILE_ROLES else None
+    if len(leaf.path) != 1 or target is None:
+        return f"column `{leaf.name}` of type {leaf.spark_type} is projected by Spark"
+    if field is None:
+        return None  # read as nulls, as Spark reads a column a file lacks
+    kind = field.type
+    if leaf.role == BINARY:
+        ok = pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+    elif leaf.role == STRING:
+        ok = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    elif pa.types.is_timestamp(target):
+        ok = (
+            pa.types.is_timestamp(kind)
+            and kind.unit in ("ms", "us")
+            and (kind.tz is None) == (target.tz is None)
+        )
+    else:
+        ok = kind == target
+    if ok:
+        return None
+    return (
+        f"column `{leaf.name}` is {kind} in the data files, which Spark reads as "
+        f"{leaf.spark_type} by conversions of its own"
+    )
+
+
+def legacy_calendar(metadata: dict[bytes, bytes] | None) -> bool:
+    """Whether a file's footer asks for Spark's legacy calendar rebase."""
+    return any(key in (metadata or {}) for key in LEGACY_CALENDAR_KEYS)
+
+
+def open_file(uri: str) -> pa.NativeFile:
+    """Open a data file by the URI Spark lists it under (``file:``, ``s3://``, ...)."""
+    filesystem, path = pafs.FileSystem.from_uri(uri)
+    return filesystem.open_input_file(path)
+
+
+@dataclass(frozen=True)
+class FileProjection:
+    """Reads byte ranges of Parquet files into the batches of Spark's projection.
+
+    Parameters
+    ----------
+    plan
+        The scan plan; every leaf must pass :func:`file_column_problem`.
+    batch_rows
+        Rows per batch, as the Spark scan's ``maxRecordsPerBatch``.
+    time_zone
+        The session time zone, which labels timestamp slots.
+    """
+
+    plan: ScanPlan
+    batch_rows: int
+    time_zone: str
+
+    def read(self, splits: Sequence[FileSplit]) -> Iterator[pa.RecordBatch]:
+        """The projected batches of the row groups whose midpoints lie in ``splits``."""
+        for split in splits:
+            with open_file(split.path) as handle:
+                parquet = pq.ParquetFile(handle)
+                yield from self._read_split(parquet, split)
+
+    def _read_split(self, parquet: pq.ParquetFile, split: FileSplit) -> Iterator[pa.RecordBatch]:
+        metadata = parquet.metadata
+        groups = [i for i in range(metadata.num_row_groups) if split.holds(_midpoint(metadata, i))]
+        if not groups:
+            return
+        schema = parquet.schema_arrow
+        if legacy_calendar(schema.metadata):
+            raise ValueError(
+                f"{split.path} asks for Spark's legacy calendar rebase, which the file reader "
+                "does not do; profile it with scan.reader: spark."
+            )
+        fields = [find_field(schema, leaf.path[0]) for leaf in self.plan.leaves]
+        for leaf, found in zip(self.plan.leaves, fields):
+            problem = file_column_problem(leaf, found, self.time_zone)
+            if problem is not None:
+                raise ValueError(f"{split.path}: {problem}; profile it with scan.reader: spark.")
+        names = sorted({found.name for found in fields if found is not None})
+        for batch in parquet.iter_batches(
+            batch_size=self.batch_rows, row_groups=groups, columns=names, use_threads=False
+        ):
+            if batch.num_rows:
+                yield self.project(batch, fields)
+
+    def project(self, batch: pa.RecordBatch, fields: Sequence[pa.Field | None]) -> pa.RecordBatch:
+        """One file batch as Spark's projection: the slots, the row key, the hashes."""
+        arrays = []
+        for leaf, found in zip(self.plan.leaves, fields):
+            target = slot_type(leaf, self.time_zone)
+            if found is None:  # a column some files lack reads as null, as in Spark
+                arrays.append(pa.nulls(batch.num_rows, target))
+                continue
+            values = batch.column(found.name)
+            if leaf.role == BINARY:
+                values = pc.binary_length(values)
+            arrays.append(values if values.type == target else values.cast(target))
+        key = hash_columns([*arrays, self.plan.config.seed])  # the seed as F.lit types it
+        hashed = {leaf.slot for leaf in self.plan.hashed_leaves}
+        hashes = [
+            pa.array(hash_array(array), pa.int64())
+            for leaf, array in zip(self.plan.leaves, arrays)
+            if leaf.slot in hashed
+        ]
+        names = [
+            *(leaf.slot for leaf in self.plan.leaves),
+            KEY_SLOT,
+            *(hash_slot_of(leaf) for leaf in self.plan.hashed_leaves),
+        ]
+        return pa.RecordBatch.from_arrays([*arrays, pa.array(key, pa.int64()), *hashes], names)
+
+
+def find_field(schema: pa.Schema, name: str) -> pa.Field | None:
+    """The file's field for a column: by exact name, else by the one name that matches
+    ignoring case (Spark's default resolution)."""
+    index = schema.get_field_index(name)
+    if index >= 0:
+        return schema.field(index)
+    matches = [field for field in schema if field.name.lower() == name.lower()]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _midpoint(metadata: pq.FileMetaData, index: int) -> float:
+    """The byte midpoint of a row group: where its first column chunk starts, plus half of
+    its compressed size."""
+    group = metadata.row_group(index)
+    first = group.column(0)
+    start = first.data_page_offset
+    if first.has_dictionary_page and first.dictionary_page_offset:
+        start = min(start, first.dictionary_page_offset)
+    size = sum(group.column(j).total_compressed_size for j in range(group.num_columns))
+    return start + size / 2
