@@ -10,6 +10,15 @@ noop
 profile
     ``spark_explore.api.profile(df)``: the one-pass profile, from reading to the finished
     ``ProfileResult`` on the driver.
+profile_files
+    The same profile with ``reader: arrow`` (``spark_explore.api.profile_table``, from
+    opening the path to the finished result): the Python workers read the Parquet files
+    with pyarrow themselves instead of receiving Spark's rows as Arrow batches
+    (``spark_explore.scan.file_reader``). Its states equal the profile's.
+file_floor
+    The file reader's tasks, the same byte ranges of the same files, read by the workers
+    with pyarrow (the profiled columns only) and only counted: the floor for
+    ``profile_files``, as ``arrow_floor`` is the floor for ``profile``.
 arrow_floor
     The projection the profile ships to the Python workers
     (``spark_explore.scan.job.project``: one slot per leaf, the row key and the hashes of
@@ -123,7 +132,9 @@ import pyarrow as pa  # noqa: E402
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 
 BENCH_DATA = REPO / "bench-data"
-JOBS = ("noop", "profile", "arrow_floor", "summary", "whylogs")
+JOBS = ("noop", "profile", "arrow_floor", "profile_files", "file_floor", "summary", "whylogs")
+#: The jobs whose Python workers' memory is watched.
+PROFILES = ("profile", "profile_files")
 POLL_SECONDS = 0.05
 
 
@@ -262,6 +273,48 @@ def _arrow_floor(projected: DataFrame, batch_rows: int) -> int:
     with job.session_conf(projected.sparkSession, job.batch_conf(batch_rows)):
         counts = projected.mapInArrow(count_rows, "rows long").collect()
     return sum(row["rows"] for row in counts)
+
+
+def _file_floor(spark: SparkSession, scan: Any, columns: list[str]) -> int:
+    """Read the file reader's byte ranges in the Python workers with pyarrow, count the rows.
+
+    Parameters
+    ----------
+    spark
+        The session.
+    scan
+        The ``FileScan`` of the profile's file reader.
+    columns
+        The columns to read.
+
+    Returns
+    -------
+    int
+        Rows counted by the workers.
+    """
+    tasks = scan.tasks
+
+    def count_rows(ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        # nested, so that cloudpickle ships it by value even when this module is imported
+        import pyarrow.parquet as pq
+
+        from spark_explore.scan.file_batches import open_file, split_row_groups
+
+        rows = 0
+        for batch in ids:
+            for task in batch.column(0).to_pylist():
+                for split in tasks[task]:
+                    with open_file(split.path) as handle:
+                        parquet = pq.ParquetFile(handle)
+                        groups = split_row_groups(parquet.metadata, split)
+                        for read in parquet.iter_batches(
+                            row_groups=groups, columns=columns, use_threads=False
+                        ):
+                            rows += read.num_rows
+        yield pa.RecordBatch.from_pydict({"rows": [rows]})
+
+    ids = spark.range(0, len(tasks), 1, max(1, len(tasks)))
+    return sum(row["rows"] for row in ids.mapInArrow(count_rows, "rows long").collect())
 
 
 def _noop(df: DataFrame) -> None:
@@ -498,7 +551,10 @@ def run(
         size and Python workers' memory; ``None`` for what was not measured, and in
         ``notes`` why.
     """
-    from spark_explore.readers import spark_errors
+    from spark_explore.api import profile_table
+    from spark_explore.config import ProfileOptions, ScanConfig
+    from spark_explore.readers import Source, spark_errors
+    from spark_explore.scan.file_reader import choose_reader
     from spark_explore.scan.job import project
     from spark_explore.scan.plan import plan_from_schema
 
@@ -519,12 +575,20 @@ def run(
     projected, batch_rows = project(df, plan)
     projection_seconds = time.perf_counter() - start
 
+    file_options = ProfileOptions(table, "unused", scan=ScanConfig(reader="arrow"))
+    file_source = Source(df, table, "parquet", data_files=tuple(df.inputFiles()))
+    file_scan = choose_reader(spark, file_source, plan, None).scan
     results: dict[str, Any] = {}
     floor_rows: list[int] = []
+    file_floor_rows: list[int] = []
     jobs: dict[str, Callable[[], object]] = {
         "noop": lambda: _noop(df),
         "profile": lambda: results.setdefault("profile", profile(df)),
         "arrow_floor": lambda: floor_rows.append(_arrow_floor(projected, batch_rows)),
+        "profile_files": lambda: results.setdefault(
+            "profile_files", profile_table(spark, file_options, progress=False)[0]
+        ),
+        "file_floor": lambda: file_floor_rows.append(_file_floor(spark, file_scan, df.columns)),
     }
     if skip_summary:
         notes["summary"] = "skipped (--skip-summary)"
@@ -542,11 +606,11 @@ def run(
     best: dict[str, float | None] = dict.fromkeys(JOBS)
     rounds: dict[str, list[float]] = {name: [] for name in JOBS}
     spark_figures: dict[str, dict[str, int]] = {}
-    memory: list[dict[str, int | None]] = []
+    memory: dict[str, list[dict[str, int | None]]] = {name: [] for name in PROFILES}
     for round_ in range(1, repeat + 1):
         for name, job in list(jobs.items()):
             group = f"bench-{name}-{round_}"
-            watch = WorkerMemory() if name == "profile" else contextlib.nullcontext()
+            watch = WorkerMemory() if name in PROFILES else contextlib.nullcontext()
             start = time.perf_counter()
             try:
                 with job_group(spark, group), watch:
@@ -566,14 +630,20 @@ def run(
             best[name] = seconds if previous is None else min(previous, seconds)
             spark_figures[name] = stage_figures(spark, group)
             if isinstance(watch, WorkerMemory):
-                memory.append(watch.figures())
+                memory[name].append(watch.figures())
 
     noop, prof, summary = best["noop"], best["profile"], best["summary"]
-    assert noop is not None and prof is not None
+    files, file_floor = best["profile_files"], best["file_floor"]
+    assert noop is not None and prof is not None and files is not None
     if floor_rows and set(floor_rows) != {rows}:
         notes["arrow_floor"] = f"counted {floor_rows} rows, expected {rows}"
+    if file_floor_rows and set(file_floor_rows) != {rows}:
+        notes["file_floor"] = f"counted {file_floor_rows} rows, expected {rows}"
+    if results["profile_files"].rows != rows:
+        notes["profile_files"] = f"profiled {results['profile_files'].rows} rows, expected {rows}"
     bundle_bytes = len(results["profile"].bundle.to_bytes())
     floor = best["arrow_floor"]
+    whylogs = best["whylogs"]
     return {
         "table": str(Path(table).resolve()) if "://" not in table else table,
         "rows": rows,
@@ -593,9 +663,24 @@ def run(
         ],
         "profile_over_summary": prof / summary if summary else None,
         "profile_rows_per_second_per_core": rows / prof / cores,
+        "file_reader": {
+            "tasks": len(file_scan.tasks),
+            "files": len(df.inputFiles()),
+            "over_noop": files / noop,
+            "over_file_floor": files / file_floor if file_floor else None,
+            "over_arrow_floor": files / floor if floor else None,
+            "over_profile": files / prof,
+            "summary_over": summary / files if summary else None,
+            "whylogs_over": whylogs / files if whylogs else None,
+            "rows_per_second_per_core": rows / files / cores,
+            "by_round": [p / f for p, f in zip(rounds["profile_files"], rounds["file_floor"])],
+            "state_bytes": len(results["profile_files"].bundle.to_bytes()),
+        },
         "spark_jobs": spark_figures,
         "state_bytes": bundle_bytes,
-        "python_workers": memory[0] | {"rounds": memory},
+        "python_workers": {
+            name: figures[0] | {"rounds": figures} for name, figures in memory.items()
+        },
         "distinct_check": distinct_check(df, results["profile"]) if check_distinct else None,
         "notes": notes,
         "spark": spark.version,
@@ -741,18 +826,38 @@ def report(figures: dict[str, Any]) -> str:
     if figures["profile_over_summary"] is not None:
         lines.append(f"profile / summary      {figures['profile_over_summary']:6.2f}")
     for name, jobs in figures["spark_jobs"].items():
-        if name in ("profile", "arrow_floor", "whylogs"):
+        if name in ("profile", "arrow_floor", "profile_files", "file_floor", "whylogs"):
             lines.append(
                 f"{name + ':':<12} Spark jobs {jobs['jobs']}, stages {jobs['stages']}, "
                 f"table scans {jobs['scans']} ({jobs['input_records']:,} input records)"
             )
+    reader = figures["file_reader"]
+    lines.append(
+        f"profile_files: {reader['files']} files in {reader['tasks']} tasks, "
+        f"{reader['rows_per_second_per_core']:,.0f} rows/s/core"
+    )
+    ratios_line = [f"/ noop {reader['over_noop']:.2f}", f"/ profile {reader['over_profile']:.2f}"]
+    for key, label in (("over_file_floor", "file_floor"), ("over_arrow_floor", "arrow_floor")):
+        if reader[key] is not None:
+            ratios_line.append(f"/ {label} {reader[key]:.2f}")
+    lines.append("  profile_files " + ", ".join(ratios_line))
+    if len(reader["by_round"]) > 1:
+        each = " ".join(f"{ratio:.2f}" for ratio in reader["by_round"])
+        median = statistics.median(reader["by_round"][1:])
+        lines.append(
+            f"  / file_floor round by round: {each} (median from round 2 on: {median:.2f})"
+        )
+    for key, label in (("summary_over", "summary"), ("whylogs_over", "whylogs")):
+        if reader[key] is not None:
+            lines.append(f"  {label} / profile_files {reader[key]:.2f}")
     lines.append(f"merged state {_mib(figures['state_bytes'])} (serialized StateBundle)")
-    memory = figures["python_workers"]
-    lines += [
-        f"python workers' peak RSS in the first profile round ({memory['processes']} processes):",
-        f"             {_mib(memory['peak_worker_rss_bytes'])} in one worker, "
-        f"{_mib(memory['peak_total_rss_bytes'])} in all",
-    ]
+    for name, memory in figures["python_workers"].items():
+        lines += [
+            f"python workers' peak RSS in the first {name} round ({memory['processes']} "
+            "processes):",
+            f"             {_mib(memory['peak_worker_rss_bytes'])} in one worker, "
+            f"{_mib(memory['peak_total_rss_bytes'])} in all",
+        ]
     for check in figures.get("distinct_check") or []:
         lines.append(
             f"distinct {check['column']}: exact {check['exact']:,}, estimate "
@@ -760,8 +865,9 @@ def report(figures: dict[str, Any]) -> str:
             f"error {check['stated_relative_error']:.2%}, within bounds: "
             f"{'yes' if check['within_bounds'] else 'NO'})"
         )
-    if "arrow_floor" in notes:
-        lines.append(f"warning: arrow_floor {notes['arrow_floor']}")
+    for name in ("arrow_floor", "file_floor", "profile_files"):
+        if name in notes:
+            lines.append(f"warning: {name} {notes[name]}")
     return "\n".join(lines)
 
 

@@ -19,13 +19,13 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from spark_explore.columns import BINARY, BOOLEAN, NUMERIC, STRING, TEMPORAL, Leaf
+from spark_explore.columns import ARRAY, BINARY, BOOLEAN, MAP, NUMERIC, STRING, TEMPORAL, Leaf
 from spark_explore.scan.file_tasks import FileSplit
 from spark_explore.scan.plan import KEY_SLOT, ScanPlan, hash_slot_of
 from spark_explore.scan.spark_hash import hash_array, hash_columns
 
-#: Roles the file reader projects; other leaves (arrays, maps, unsupported types) need Spark.
-FILE_ROLES = (NUMERIC, STRING, BOOLEAN, TEMPORAL, BINARY)
+#: Roles the file reader projects; leaves of types the profiler does not read need Spark.
+FILE_ROLES = (NUMERIC, STRING, BOOLEAN, TEMPORAL, BINARY, ARRAY, MAP)
 
 #: Footer keys of files whose dates or timestamps Spark would rebase from the hybrid
 #: Julian calendar (written by Spark 2.x or in LEGACY mode); pyarrow would not.
@@ -48,8 +48,8 @@ _SIMPLE_TYPES = {
 def slot_type(leaf: Leaf, time_zone: str) -> pa.DataType | None:
     """The Arrow type of the leaf's slot in Spark's projection (None: not a file-reader
     type). Spark ships timestamps in microseconds labelled with the session time zone."""
-    if leaf.role == BINARY:
-        return pa.int32()  # the projection holds the byte length
+    if leaf.role in (BINARY, ARRAY, MAP):
+        return pa.int32()  # the projection holds the byte length, length or size
     if leaf.spark_type == "timestamp":
         return pa.timestamp("us", tz=time_zone)
     if leaf.spark_type.startswith("decimal("):
@@ -68,13 +68,17 @@ def file_column_problem(leaf: Leaf, field: pa.Field | None, time_zone: str) -> s
     Spark's conversions).
     """
     target = slot_type(leaf, time_zone) if leaf.role in FILE_ROLES else None
-    if len(leaf.path) != 1 or target is None:
+    if target is None:
         return f"column `{leaf.name}` of type {leaf.spark_type} is projected by Spark"
     if field is None:
         return None  # read as nulls, as Spark reads a column a file lacks
     kind = field.type
     if leaf.role == BINARY:
         ok = pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+    elif leaf.role == ARRAY:
+        ok = pa.types.is_list(kind) or pa.types.is_large_list(kind)
+    elif leaf.role == MAP:
+        ok = pa.types.is_map(kind)
     elif leaf.role == STRING:
         ok = pa.types.is_string(kind) or pa.types.is_large_string(kind)
     elif pa.types.is_timestamp(target):
@@ -130,8 +134,7 @@ class FileProjection:
                 yield from self._read_split(parquet, split)
 
     def _read_split(self, parquet: pq.ParquetFile, split: FileSplit) -> Iterator[pa.RecordBatch]:
-        metadata = parquet.metadata
-        groups = [i for i in range(metadata.num_row_groups) if split.holds(_midpoint(metadata, i))]
+        groups = split_row_groups(parquet.metadata, split)
         if not groups:
             return
         schema = parquet.schema_arrow
@@ -140,30 +143,30 @@ class FileProjection:
                 f"{split.path} asks for Spark's legacy calendar rebase, which the file reader "
                 "does not do; profile it with scan.reader: spark."
             )
-        fields = [find_field(schema, leaf.path[0]) for leaf in self.plan.leaves]
-        for leaf, found in zip(self.plan.leaves, fields):
-            problem = file_column_problem(leaf, found, self.time_zone)
+        places = [leaf_place(schema, leaf.path) for leaf in self.plan.leaves]
+        for leaf, place in zip(self.plan.leaves, places):
+            problem = file_column_problem(leaf, place and place.field, self.time_zone)
             if problem is not None:
                 raise ValueError(f"{split.path}: {problem}; profile it with scan.reader: spark.")
-        names = sorted({found.name for found in fields if found is not None})
+        names = sorted({place.column for place in places if place is not None})
         for batch in parquet.iter_batches(
             batch_size=self.batch_rows, row_groups=groups, columns=names, use_threads=False
         ):
             if batch.num_rows:
-                yield self.project(batch, fields)
+                yield self.project(batch, places)
 
-    def project(self, batch: pa.RecordBatch, fields: Sequence[pa.Field | None]) -> pa.RecordBatch:
+    def project(self, batch: pa.RecordBatch, places: Sequence[LeafPlace | None]) -> pa.RecordBatch:
         """One file batch as Spark's projection: the slots, the row key, the hashes."""
         arrays = []
-        for leaf, found in zip(self.plan.leaves, fields):
+        for leaf, place in zip(self.plan.leaves, places):
             target = slot_type(leaf, self.time_zone)
-            if found is None:  # a column some files lack reads as null, as in Spark
+            if place is None:  # a column some files lack reads as null, as in Spark
                 arrays.append(pa.nulls(batch.num_rows, target))
                 continue
-            values = batch.column(found.name)
-            if leaf.role == BINARY:
-                values = pc.binary_length(values)
-            arrays.append(values if values.type == target else values.cast(target))
+            values = batch.column(place.column)
+            if place.indices:  # null where any enclosing struct is null, as getField
+                values = pc.struct_field(values, list(place.indices))
+            arrays.append(_slot_values(values, leaf.role, target))
         key = hash_columns([*arrays, self.plan.config.seed])  # the seed as F.lit types it
         hashed = {leaf.slot for leaf in self.plan.hashed_leaves}
         hashes = [
@@ -179,6 +182,47 @@ class FileProjection:
         return pa.RecordBatch.from_arrays([*arrays, pa.array(key, pa.int64()), *hashes], names)
 
 
+def _slot_values(values: pa.Array, role: str, target: pa.DataType) -> pa.Array:
+    """A leaf's values as its slot holds them: byte lengths of binaries, lengths of arrays,
+    sizes of maps (null where the value is null), else the values as ``target``."""
+    if role == BINARY:
+        values = pc.binary_length(values)
+    elif role == MAP:  # list_value_length takes lists only: a map is a list of entries
+        entries = pa.struct([values.type.key_field, values.type.item_field])
+        values = pc.list_value_length(values.cast(pa.list_(entries)))
+    elif role == ARRAY:
+        values = pc.list_value_length(values)
+    return values if values.type == target else values.cast(target)
+
+
+@dataclass(frozen=True)
+class LeafPlace:
+    """Where a leaf lives in a file: its top-level ``column``, the child ``indices`` down
+    the structs, and the leaf's own ``field``."""
+
+    column: str
+    indices: tuple[int, ...]
+    field: pa.Field
+
+
+def leaf_place(schema: pa.Schema, path: Sequence[str]) -> LeafPlace | None:
+    """Find a leaf's field in a file schema by its path of names (None: the file lacks it,
+    or a step of the path is not a struct there)."""
+    top = find_field(schema, path[0])
+    if top is None:
+        return None
+    field, indices = top, ()
+    for name in path[1:]:
+        if not pa.types.is_struct(field.type):
+            return None
+        child = find_field(pa.schema(list(field.type)), name)
+        if child is None:
+            return None
+        indices += (field.type.get_field_index(child.name),)
+        field = child
+    return LeafPlace(top.name, indices, field)
+
+
 def find_field(schema: pa.Schema, name: str) -> pa.Field | None:
     """The file's field for a column: by exact name, else by the one name that matches
     ignoring case (Spark's default resolution)."""
@@ -187,6 +231,11 @@ def find_field(schema: pa.Schema, name: str) -> pa.Field | None:
         return schema.field(index)
     matches = [field for field in schema if field.name.lower() == name.lower()]
     return matches[0] if len(matches) == 1 else None
+
+
+def split_row_groups(metadata: pq.FileMetaData, split: FileSplit) -> list[int]:
+    """The row groups of a file that belong to ``split``: those whose midpoint it holds."""
+    return [i for i in range(metadata.num_row_groups) if split.holds(_midpoint(metadata, i))]
 
 
 def _midpoint(metadata: pq.FileMetaData, index: int) -> float:

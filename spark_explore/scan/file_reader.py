@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from spark_explore.errors import InvalidArgumentError
 from spark_explore.scan.file_batches import (
     file_column_problem,
-    find_field,
+    leaf_place,
     legacy_calendar,
     open_file,
 )
@@ -112,12 +112,12 @@ def _problem(
     if legacy_calendar(schema.metadata):
         return "its files ask for Spark's legacy calendar rebase of dates and timestamps"
     for leaf in plan.leaves:
-        field = find_field(schema, leaf.path[0])
-        if field is None and _partition_directory(files[0], leaf.path[0]):
+        place = leaf_place(schema, leaf.path)
+        if place is None and _partition_directory(files[0], leaf.path[0]):
             return f"column `{leaf.name}` is a partition column, not stored in the data files"
-        if field is None:  # stored in other files only: read as null where missing, as Spark
+        if place is None:  # stored in other files only: read as null where missing, as Spark
             continue
-        problem = file_column_problem(leaf, field, time_zone)
+        problem = file_column_problem(leaf, place.field, time_zone)
         if problem is not None:
             return problem
     return None

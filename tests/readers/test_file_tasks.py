@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from spark_explore.scan.file_batches import _midpoint
+from spark_explore.scan.file_batches import split_row_groups
 from spark_explore.scan.file_tasks import FileSplit, max_split_bytes, plan_tasks
 
 
@@ -44,11 +44,8 @@ def test_row_groups_fall_in_exactly_one_range(tmp_path) -> None:
     size = path.stat().st_size
     for split_bytes in (500, 5_000, 40_000, size):
         splits = [s for task in plan_tasks([(str(path), size)], split_bytes, 0) for s in task]
-        owners = [
-            [s for s in splits if s.holds(_midpoint(metadata, i))]
-            for i in range(metadata.num_row_groups)
-        ]
-        assert all(len(found) == 1 for found in owners)
+        owned = sorted(i for s in splits for i in split_row_groups(metadata, s))
+        assert owned == list(range(metadata.num_row_groups))
 
 
 def test_split_holds_half_open_range() -> None:
