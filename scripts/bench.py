@@ -624,7 +624,7 @@ def run(
                 del jobs[name]
                 continue
             seconds = time.perf_counter() - start
-            print(f"round {round_}/{repeat}  {name:<11} {seconds:8.2f} s", flush=True)
+            print(f"round {round_}/{repeat}  {name:<13} {seconds:8.2f} s", flush=True)
             rounds[name].append(seconds)
             previous = best[name]
             best[name] = seconds if previous is None else min(previous, seconds)
@@ -806,13 +806,13 @@ def report(figures: dict[str, Any]) -> str:
         f"({figures['leaves']} leaves), {figures['cores']} cores, best of {figures['repeat']}",
         f"         projection built in {figures['projection_seconds']:.2f} s, Arrow batches of "
         f"{figures['batch_rows']:,} rows",
-        f"{'':<12} {'seconds':>8}  {'/ noop':>6}",
+        f"{'':<14} {'seconds':>8}  {'/ noop':>6}",
     ]
     for name in JOBS:
         if seconds[name] is None:
-            lines.append(f"{name:<12} {'-':>8}  {'-':>6}  {notes.get(name, '')}")
+            lines.append(f"{name:<14} {'-':>8}  {'-':>6}  {notes.get(name, '')}")
             continue
-        line = f"{name:<12} {seconds[name]:8.2f}  {ratios[name]:6.2f}"
+        line = f"{name:<14} {seconds[name]:8.2f}  {ratios[name]:6.2f}"
         if name == "profile":
             line += f"  {figures['profile_rows_per_second_per_core']:,.0f} rows/s/core"
         lines.append(line)
@@ -826,9 +826,14 @@ def report(figures: dict[str, Any]) -> str:
     if figures["profile_over_summary"] is not None:
         lines.append(f"profile / summary      {figures['profile_over_summary']:6.2f}")
     for name, jobs in figures["spark_jobs"].items():
-        if name in ("profile", "arrow_floor", "profile_files", "file_floor", "whylogs"):
+        if name in ("profile_files", "file_floor"):  # the workers read the files, not Spark
             lines.append(
-                f"{name + ':':<12} Spark jobs {jobs['jobs']}, stages {jobs['stages']}, "
+                f"{name + ':':<14} Spark jobs {jobs['jobs']}, stages {jobs['stages']}; the "
+                f"files read by the Python workers ({jobs['input_records']:,} task ids read)"
+            )
+        elif name in ("profile", "arrow_floor", "whylogs"):
+            lines.append(
+                f"{name + ':':<14} Spark jobs {jobs['jobs']}, stages {jobs['stages']}, "
                 f"table scans {jobs['scans']} ({jobs['input_records']:,} input records)"
             )
     reader = figures["file_reader"]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spark_explore import __version__
-from spark_explore.config import ProfileOptions, load_config
+from spark_explore.config import READERS, ProfileOptions, load_config
 from spark_explore.errors import InvalidArgumentError, SparkExploreError
 from spark_explore.protocols.base import load_protocol_config
 from spark_explore.protocols.registry import PROTOCOLS
@@ -71,6 +71,11 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--target", help="numeric column for the interaction tests")
     parser.add_argument(
+        "--reader",
+        choices=READERS,
+        help="spark, arrow (Python workers read the Parquet files) or auto (default)",
+    )
+    parser.add_argument(
         "--protocols",
         nargs="+",
         metavar="NAME",
@@ -122,6 +127,7 @@ def run_profile(args: argparse.Namespace) -> int:
         seed=args.seed,
         group_columns=args.group_columns,
         target=args.target,
+        reader=args.reader,
     )
     protocol_names = _protocol_names(args.protocols)
     protocol_config = load_protocol_config(args.config, alpha=args.alpha)

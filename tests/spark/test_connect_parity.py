@@ -3,7 +3,9 @@
 A Connect server cannot share a JVM with the test session, so a child process starts a
 local server (a classic session with the Connect plugin) and profiles the table with it
 through the API; while the server runs, a grandchild runs ``spark-explore profile --remote``,
-a pure Connect client as on Databricks serverless compute.
+a pure Connect client as on Databricks serverless compute. The classic profile takes the
+default reader, which reads this local Parquet file in the Python workers; the Connect one
+is told to read it with Spark, so both readers are compared too.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ server.sparkContext.setLogLevel("OFF")
 classic, _ = profile_table(server, ProfileOptions(table=table, output=output), progress=False)
 status = subprocess.run(
     [sys.executable, "-m", "spark_explore.cli", "profile", "--table", table, "--output", output,
-     "--remote", f"sc://localhost:{port}", "--quiet", "--debug"]
+     "--remote", f"sc://localhost:{port}", "--quiet", "--debug", "--reader", "spark"]
 ).returncode
 print(json.dumps({"status": status, "classic": _json_safe(profile_document(classic))}))
 """
@@ -58,10 +60,17 @@ def _free_port() -> int:
 
 
 def _strip_run_fields(document: dict) -> dict:
-    """Drop what legitimately differs between two runs: timing and creation time."""
+    """Drop what legitimately differs between two runs: timing, creation time, and which
+    reader was asked for and used."""
     document = dict(document)
     document.pop("created")
     document["scan"] = {k: v for k, v in document["scan"].items() if k != "seconds"}
+    document["scan"]["config"] = {
+        k: v for k, v in document["scan"]["config"].items() if k != "reader"
+    }
+    document["source"] = {
+        k: v for k, v in document["source"].items() if k not in ("reader", "notes")
+    }
     return document
 
 
@@ -79,6 +88,8 @@ def test_connect_profile_equals_classic_profile(shared_data, tmp_path) -> None:
     assert child.returncode == 0, child.stderr[-3000:]
     report = json.loads(child.stdout.strip().splitlines()[-1])
     assert report["status"] == 0
+    assert report["classic"]["source"]["reader"] == "arrow"
+    assert json.loads((output / "profile.json").read_text())["source"]["reader"] == "spark"
     classic = _strip_run_fields(report["classic"])
     connect = _strip_run_fields(json.loads((output / "profile.json").read_text()))
     # Quantiles come from KLL sketches, whose compaction is randomised inside DataSketches:
