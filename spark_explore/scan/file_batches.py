@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -104,8 +105,21 @@ def legacy_calendar(metadata: dict[bytes, bytes] | None) -> bool:
 
 def open_file(uri: str) -> pa.NativeFile:
     """Open a data file by the URI Spark lists it under (``file:``, ``s3://``, ...)."""
-    filesystem, path = pafs.FileSystem.from_uri(uri)
+    filesystem, path = file_system(uri)
     return filesystem.open_input_file(path)
+
+
+def file_system(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow file system of a data file and the file's path in it.
+
+    Spark lists local files as ``file:`` URIs whose spaces and ``%`` are percent-encoded
+    but whose other characters (``é``, ``ñ``) are not, which pyarrow's URI parser rejects;
+    so local paths are decoded here, and other URIs have such characters encoded.
+    """
+    parts = urlparse(uri)
+    if parts.scheme in ("", "file"):
+        return pafs.LocalFileSystem(), unquote(parts.path) if parts.scheme else uri
+    return pafs.FileSystem.from_uri(quote(uri, safe=":/%?=&@+,;~!$'()*[]#"))
 
 
 @dataclass(frozen=True)
@@ -141,13 +155,13 @@ class FileProjection:
         if legacy_calendar(schema.metadata):
             raise ValueError(
                 f"{split.path} asks for Spark's legacy calendar rebase, which the file reader "
-                "does not do; profile it with scan.reader: spark."
+                "does not do; profile it with --reader spark."
             )
         places = [leaf_place(schema, leaf.path) for leaf in self.plan.leaves]
         for leaf, place in zip(self.plan.leaves, places):
             problem = file_column_problem(leaf, place and place.field, self.time_zone)
             if problem is not None:
-                raise ValueError(f"{split.path}: {problem}; profile it with scan.reader: spark.")
+                raise ValueError(f"{split.path}: {problem}; profile it with --reader spark.")
         names = sorted({place.column for place in places if place is not None})
         for batch in parquet.iter_batches(
             batch_size=self.batch_rows, row_groups=groups, columns=names, use_threads=False

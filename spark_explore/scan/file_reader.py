@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from spark_explore.errors import InvalidArgumentError
 from spark_explore.scan.file_batches import (
     file_column_problem,
+    file_system,
     leaf_place,
     legacy_calendar,
     open_file,
@@ -75,8 +75,8 @@ def choose_reader(
     if problem is None:
         scan = _file_scan(spark, source.data_files or ())
         note = (
-            f"Read by the Python workers with pyarrow ({len(source.data_files or ())} Parquet "
-            f"files in {len(scan.tasks)} tasks; reader: {wanted})."
+            f"Read by the Python workers with pyarrow, not by Spark ({len(scan.tasks)} tasks "
+            f"over {len(source.data_files or ())} Parquet file(s); reader: {wanted})."
         )
         return ReaderChoice(scan, note)
     if wanted == "arrow":
@@ -104,22 +104,31 @@ def _problem(
             "read them with pyarrow)"
         )
     time_zone = _time_zone(spark)
+    for path in files:  # footers only: a few hundred microseconds a local file
+        problem = _file_problem(path, plan, time_zone)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _file_problem(path: str, plan: ScanPlan, time_zone: str) -> str | None:
+    """Why one data file cannot be read by the file reader as Spark reads it, or None."""
     try:
-        with open_file(files[0]) as handle:
+        with open_file(path) as handle:
             schema = pq.ParquetFile(handle).schema_arrow
     except (OSError, ValueError) as exc:
-        return f"pyarrow cannot open {files[0]} ({exc})"
+        return f"pyarrow cannot open {path} ({exc})"
     if legacy_calendar(schema.metadata):
-        return "its files ask for Spark's legacy calendar rebase of dates and timestamps"
+        return f"{path} asks for Spark's legacy calendar rebase of dates and timestamps"
     for leaf in plan.leaves:
         place = leaf_place(schema, leaf.path)
-        if place is None and _partition_directory(files[0], leaf.path[0]):
+        if place is None and _partition_directory(path, leaf.path[0]):
             return f"column `{leaf.name}` is a partition column, not stored in the data files"
         if place is None:  # stored in other files only: read as null where missing, as Spark
             continue
         problem = file_column_problem(leaf, place.field, time_zone)
         if problem is not None:
-            return problem
+            return f"{problem} ({path})"
     return None
 
 
@@ -147,7 +156,7 @@ def _is_local(path: str) -> bool:
 
 
 def _size(uri: str) -> int:
-    filesystem, path = pafs.FileSystem.from_uri(uri)
+    filesystem, path = file_system(uri)
     return int(filesystem.get_file_info(path).size or 0)
 
 

@@ -206,3 +206,16 @@ def test_arrow_reader_refuses_what_it_cannot_read(spark, tmp_path) -> None:
 def test_unknown_reader_is_a_config_error() -> None:
     with pytest.raises(InvalidArgumentError, match="`reader` must be one of"):
         dataclasses.replace(ScanConfig(), reader="pandas")
+
+
+def test_every_file_is_checked_and_odd_names_open(spark, tmp_path) -> None:
+    folder = tmp_path / "mixed widths"
+    folder.mkdir()
+    for name, kind in (("a ñ%.parquet", np.int64), ("b é.parquet", np.int32)):
+        pq.write_table(pa.table({"x": np.arange(100, dtype=kind)}), folder / name)
+    by_spark = _profile(spark, folder, "auto")  # Spark reads the int32 file as bigint
+    assert by_spark.source["reader"] == "spark" and by_spark.rows == 200
+    assert "é.parquet" in by_spark.source["notes"][-1]
+    (folder / "b é.parquet").unlink()
+    pq.write_table(pa.table({"x": np.arange(50, dtype=np.int64)}), folder / "c ü.parquet")
+    assert_same_profile(_profile(spark, folder, "spark"), _profile(spark, folder, "auto"))
