@@ -4,9 +4,10 @@ The file reader gives each state exactly the batches that :func:`spark_explore.s
 gives it through Spark: one column per leaf under its slot name, with the Arrow type Spark
 ships for the leaf's Spark type, then the row key and the 64-bit hashes of string and
 decimal leaves, computed with Spark's own ``xxhash64`` (:mod:`spark_explore.scan.spark_hash`),
-so that the sample and the distinct counts are the same whichever reader ran. Only flat
-columns whose Parquet type Spark reads as the same value are taken this way;
-:func:`file_column_problem` says why another column is not.
+so that the sample and the distinct counts are the same whichever reader ran. Only columns
+whose Parquet type Spark reads as the same value are taken this way (struct fields, and
+arrays and maps by their lengths, included); :func:`file_column_problem` says why another
+column is not.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ Data flow::
           ─► groupBy(bucket).applyInArrow: merge within each bucket (on the executors)
           ─► collect the bucket bundles ─► merge on the driver
 
+With the file reader (:mod:`spark_explore.scan.file_reader`) the first stage is instead a
+range of task ids, and each task reads its byte ranges of the table's Parquet files in the
+Python worker and builds the same projection there (:mod:`spark_explore.scan.file_batches`);
+the merge is the same.
+
 Only DataFrame operations are used (no RDD API), so the same code runs on classic sessions,
 Spark Connect and Databricks shared or serverless compute. The table is read once; the
 stage after the shuffle reads only the partial states.
