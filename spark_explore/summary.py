@@ -1,8 +1,9 @@
 """Univariate results per column and the correlation matrix, from a merged bundle.
 
 Driver-side and Spark-free. Every statistic that is undefined for the data at hand (no
-finite values, a constant column, fewer than two values) is ``None`` with the reason in the
-column's ``undefined`` mapping, never 0 or a number produced by rounding noise.
+finite values, a constant column, fewer than two values) or that float64 cannot hold (a
+central moment of values near its limits) is ``None`` with the reason in the column's
+``undefined`` mapping, never 0, NaN or a number produced by rounding noise.
 
 Estimators
 ----------
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,12 @@ KURTOSIS_ESTIMATOR = (
 )
 
 _EPOCH = dt.datetime(1970, 1, 1)
+
+#: Why the variance and what derives from it are undefined when M2 overflows.
+OVERFLOW = "the sum of squared deviations overflows float64 (values near the float64 limits)"
+#: ... and when a central moment falls below float64's normal range, losing its precision.
+UNDERFLOW = "the {order} central moment underflows float64 (the values' spread is too small)"
+_TINY = sys.float_info.min
 
 
 def column_summaries(bundle: StateBundle, plan: ScanPlan) -> dict[str, dict[str, Any]]:
@@ -121,23 +129,60 @@ def _number_summary(
 def _moment_statistics(
     n: float, mean: float, m2: float, m3: float, m4: float, undefined: dict[str, str]
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"mean": mean}
-    if n < 2:
-        out["std"] = out["variance"] = None
-        undefined["std"] = undefined["variance"] = "fewer than 2 finite values"
-    else:
-        out["variance"] = m2 / (n - 1)
-        out["std"] = math.sqrt(out["variance"])
-    if n < 2 or m2 <= 0:
-        out["skewness"] = out["kurtosis"] = None
-        reason = (
-            "fewer than 2 finite values" if n < 2 else "all finite values are equal (zero variance)"
-        )
-        undefined["skewness"] = undefined["kurtosis"] = reason
-    else:
-        out["skewness"] = math.sqrt(n) * m3 / m2**1.5
-        out["kurtosis"] = n * m4 / (m2 * m2) - 3.0
+    out: dict[str, Any] = {}
+    values, reasons = moment_statistics(n, mean, m2, m3, m4)
+    for name in ("mean", "variance", "std", "skewness", "kurtosis"):
+        out[name] = values.get(name)
+        if name in reasons:
+            undefined[name] = reasons[name]
     return out
+
+
+def moment_statistics(
+    n: float, mean: float, m2: float, m3: float, m4: float
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Mean, variance, std, skewness and excess kurtosis from a column's count, mean and
+    central sums M2..M4 of its finite values; and the reason for each that is undefined.
+
+    The moments of values near the float64 limits overflow (an ``inf`` or ``nan`` central
+    sum), and those of values near its smallest numbers underflow: the statistics that
+    depend on them are then reported undefined with that reason, not as a wrong number.
+    The standardised moments are formed from ``M_k / n`` so that no intermediate power
+    overflows where the result does not.
+    """
+    n, mean, m2, m3, m4 = (float(v) for v in (n, mean, m2, m3, m4))  # no numpy warnings
+    values: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    if not math.isfinite(mean):  # not from a state's merge; kept for hand-made moments
+        reasons["mean"] = "the mean of the finite values overflows float64"
+    else:
+        values["mean"] = mean
+    var = m2 / n if n >= 2 else 0.0
+    if n < 2:
+        reasons["variance"] = reasons["std"] = "fewer than 2 finite values"
+    elif not math.isfinite(m2):
+        reasons["variance"] = reasons["std"] = OVERFLOW
+    elif 0 < var < _TINY:
+        reasons["variance"] = reasons["std"] = UNDERFLOW.format(order="second")
+    else:
+        values["variance"] = m2 / (n - 1)
+        values["std"] = math.sqrt(values["variance"])
+    if "variance" in reasons:
+        reasons["skewness"] = reasons["kurtosis"] = reasons["variance"]
+    elif m2 <= 0:
+        reasons["skewness"] = reasons["kurtosis"] = "all finite values are equal (zero variance)"
+    else:
+        for name, power, central, order in (
+            ("skewness", var * math.sqrt(var), m3, "third"),
+            ("kurtosis", var * var, m4, "fourth"),
+        ):
+            if not math.isfinite(central):
+                reasons[name] = f"the {order} central moment overflows float64"
+            elif power < _TINY:
+                reasons[name] = UNDERFLOW.format(order=order)
+            else:
+                values[name] = central / n / power - (3.0 if name == "kurtosis" else 0.0)
+    return values, reasons
 
 
 def _extreme(moments_state: Any, j: int, which: str) -> Any:

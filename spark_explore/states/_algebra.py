@@ -23,10 +23,18 @@ whatever the split of the rows.
 
 All functions are vectorised over columns: arrays of shape ``(k,)`` hold one value per
 column, and batch matrices have shape ``(rows, k)``.
+
+Overflow: the mean of finite values is always representable (it lies between their extremes),
+so a sum that overflows float64 is taken again over the values scaled by a power of two, and
+two means too far apart for their difference are averaged with weights instead. The central
+sums M2..M4 of values near the float64 limits (say 1e308) are not representable: they become
+``inf`` (M3 ``nan`` when its terms of both signs overflow), which the readers of the states
+report as undefined; such overflows raise no floating-point warnings.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import NamedTuple
 
@@ -83,20 +91,51 @@ def batch_moments(
     n = finite.sum(axis=0).astype(np.float64)
     safe_n = np.where(n > 0, n, 1.0)
     d = np.where(finite, values, 0.0)
-    mean = _constant_or_mean(d.sum(axis=0) / safe_n, extremes or finite_extremes(values, finite))
-    d -= mean
-    d *= finite
-    mean_lo = d.sum(axis=0) / safe_n
-    d -= mean_lo
-    d *= finite
-    d2 = d * d
-    m2 = d2.sum(axis=0)
-    d *= d2
-    m3 = d.sum(axis=0)
-    d2 *= d2
-    m4 = d2.sum(axis=0)
+    mean = _constant_or_mean(_means(d, safe_n), extremes or finite_extremes(values, finite))
+    with np.errstate(over="ignore", invalid="ignore"):
+        d -= mean
+        d *= finite
+        mean_lo = _correction(_means(d, safe_n))
+        d -= mean_lo
+        d *= finite
+        d2 = d * d
+        m2 = d2.sum(axis=0)
+        d *= d2
+        m3 = d.sum(axis=0)
+        d2 *= d2
+        m4 = d2.sum(axis=0)
     mean, mean_lo = two_sum(mean, mean_lo)
     return Moments(n, mean, mean_lo, m2, m3, m4)
+
+
+def _means(d: Array, safe_n: Array, starts: Array | None = None) -> Array:
+    """Column sums of ``d`` (per segment when ``starts`` is given) divided by ``safe_n``.
+
+    A sum that overflows float64 is taken again over ``d`` scaled by a power of two small
+    enough that no partial sum can overflow, and scaled back after the division: the
+    scaling is exact for every value but those it makes subnormal, whose loss is far below
+    the rounding of a sum of values near the float64 limit. Entries of ``d`` that are
+    themselves infinite still give a non-finite result.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = d.sum(axis=0) if starts is None else np.add.reduceat(d, starts, axis=0)
+        means = sums / safe_n
+        bad = ~np.isfinite(sums)
+        if bad.any():
+            cols = np.flatnonzero(bad if bad.ndim == 1 else bad.any(axis=0))
+            shift = math.ceil(math.log2(max(d.shape[0], 1))) + 1
+            part = np.ldexp(d[:, cols], -shift)
+            scaled = part.sum(axis=0) if starts is None else np.add.reduceat(part, starts, axis=0)
+            again = np.ldexp(scaled / safe_n[..., cols], shift)
+            means[..., cols] = np.where(bad[..., cols], again, means[..., cols])
+    return means
+
+
+def _correction(mean_lo: Array) -> Array:
+    """The second pass's correction of the mean, 0 where the residuals overflow float64
+    (values at both ends of the float64 range, whose M2 overflows too): the first mean
+    stands there."""
+    return np.where(np.isfinite(mean_lo), mean_lo, 0.0)
 
 
 def segment_moments(values: Array, finite: Array, starts: Array) -> Moments:
@@ -125,15 +164,16 @@ def segment_moments(values: Array, finite: Array, starts: Array) -> Moments:
     """
     sizes, n, mean, d = _segment_residuals(values, finite, starts)
     safe_n = np.where(n > 0, n, 1.0)
-    mean_lo = np.add.reduceat(d, starts, axis=0) / safe_n
-    d -= _spread(mean_lo, sizes)
-    d *= finite
-    d2 = d * d
-    m2 = np.add.reduceat(d2, starts, axis=0)
-    d *= d2
-    m3 = np.add.reduceat(d, starts, axis=0)
-    d2 *= d2
-    m4 = np.add.reduceat(d2, starts, axis=0)
+    mean_lo = _correction(_means(d, safe_n, starts))
+    with np.errstate(over="ignore", invalid="ignore"):
+        d -= _spread(mean_lo, sizes)
+        d *= finite
+        d2 = d * d
+        m2 = np.add.reduceat(d2, starts, axis=0)
+        d *= d2
+        m3 = np.add.reduceat(d, starts, axis=0)
+        d2 *= d2
+        m4 = np.add.reduceat(d2, starts, axis=0)
     mean, mean_lo = two_sum(mean, mean_lo)
     return Moments(n, mean, mean_lo, m2, m3, m4)
 
@@ -147,11 +187,11 @@ def _segment_residuals(
     sizes = np.diff(np.append(starts, values.shape[0]))
     n = np.add.reduceat(finite, starts, axis=0, dtype=np.float64)
     d = np.where(finite, values, 0.0)
-    sums = np.add.reduceat(d, starts, axis=0)
     extremes = segment_extremes(values, finite, starts)
-    mean = _constant_or_mean(sums / np.where(n > 0, n, 1.0), extremes)
-    d -= _spread(mean, sizes)
-    d *= finite
+    mean = _constant_or_mean(_means(d, np.where(n > 0, n, 1.0), starts), extremes)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d -= _spread(mean, sizes)
+        d *= finite
     return sizes, n, mean, d
 
 
@@ -222,28 +262,38 @@ def merge_moments(a: Moments, b: Moments) -> Moments:
     """Pairwise merge of two moment sets [1, eq. 2.1], [2, eqs. 2.1-2.3].
 
     Associative and commutative up to rounding; entries where one side is empty return
-    the other side unchanged.
+    the other side unchanged. Where the two means are too far apart for their difference
+    to be a float64, the mean is their weighted average and M2, M4 are ``inf`` (their true
+    values exceed delta**2 / 2, which overflows), M3 ``nan``.
     """
     na, nb = a.n, b.n
     n = na + nb
     safe_n = np.where(n > 0, n, 1.0)
-    # delta = mean_b - mean_a, formed from both double-double means [3]
-    hi, lo = two_sum(b.mean, -a.mean)
-    delta = hi + (lo + (b.mean_lo - a.mean_lo))
-    delta_n = delta / safe_n
-    # mean = mean_a + delta * nb / n, accumulated in double-double
-    mean, err = two_sum(a.mean, delta_n * nb)
-    mean, mean_lo = two_sum(mean, err + a.mean_lo)
-    term = delta * delta_n * na * nb
-    m2 = a.m2 + b.m2 + term
-    m3 = a.m3 + b.m3 + term * delta_n * (na - nb) + 3.0 * delta_n * (na * b.m2 - nb * a.m2)
-    m4 = (
-        a.m4
-        + b.m4
-        + term * delta_n * delta_n * (na * na - na * nb + nb * nb)
-        + 6.0 * delta_n * delta_n * (na * na * b.m2 + nb * nb * a.m2)
-        + 4.0 * delta_n * (na * b.m3 - nb * a.m3)
-    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        # delta = mean_b - mean_a, formed from both double-double means [3]
+        hi, lo = two_sum(b.mean, -a.mean)
+        delta = hi + (lo + (b.mean_lo - a.mean_lo))
+        delta_n = delta / safe_n
+        # mean = mean_a + delta * nb / n, accumulated in double-double
+        mean, err = two_sum(a.mean, delta_n * nb)
+        mean, mean_lo = two_sum(mean, err + a.mean_lo)
+        term = delta * delta_n * na * nb
+        m2 = a.m2 + b.m2 + term
+        m3 = a.m3 + b.m3 + term * delta_n * (na - nb) + 3.0 * delta_n * (na * b.m2 - nb * a.m2)
+        m4 = (
+            a.m4
+            + b.m4
+            + term * delta_n * delta_n * (na * na - na * nb + nb * nb)
+            + 6.0 * delta_n * delta_n * (na * na * b.m2 + nb * nb * a.m2)
+            + 4.0 * delta_n * (na * b.m3 - nb * a.m3)
+        )
+        far = ~np.isfinite(delta) & np.isfinite(a.mean) & np.isfinite(b.mean)
+        if far.any():
+            mean = np.where(far, a.mean * (na / safe_n) + b.mean * (nb / safe_n), mean)
+            mean_lo = np.where(far, 0.0, mean_lo)
+            m2, m3, m4 = (
+                np.where(far, v, m) for v, m in ((np.inf, m2), (np.nan, m3), (np.inf, m4))
+            )
     merged = Moments(n, mean, mean_lo, m2, m3, m4)
     only_a, only_b = nb == 0, na == 0
     return Moments(*(np.where(only_b, y, np.where(only_a, x, z)) for x, y, z in zip(a, b, merged)))
@@ -282,24 +332,25 @@ def batch_comoments(values: Array, finite: Array) -> CoMoments:
     n_col = finite.sum(axis=0).astype(np.float64)
     d = np.where(finite, values, 0.0)
     shift = _constant_or_mean(
-        d.sum(axis=0) / np.where(n_col > 0, n_col, 1.0), finite_extremes(values, finite)
+        _means(d, np.where(n_col > 0, n_col, 1.0)), finite_extremes(values, finite)
     )
-    d -= shift
-    d *= finite
-    p = d.T @ d
-    if finite.all():
-        rows = float(values.shape[0])
-        s = d.sum(axis=0)
-        q = (d * d).sum(axis=0)
-        n = np.full((k, k), rows)
-        s_ij = np.broadcast_to(s[:, None], (k, k))
-        q_ij = np.broadcast_to(q[:, None], (k, k))
-    else:
-        f = finite.astype(np.float64)
-        n = f.T @ f
-        s_ij = d.T @ f
-        q_ij = (d * d).T @ f
-    return _pairwise_comoments(shift, n, s_ij, q_ij, p)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d -= shift
+        d *= finite
+        p = d.T @ d
+        if finite.all():
+            rows = float(values.shape[0])
+            s = d.sum(axis=0)
+            q = (d * d).sum(axis=0)
+            n = np.full((k, k), rows)
+            s_ij = np.broadcast_to(s[:, None], (k, k))
+            q_ij = np.broadcast_to(q[:, None], (k, k))
+        else:
+            f = finite.astype(np.float64)
+            n = f.T @ f
+            s_ij = d.T @ f
+            q_ij = (d * d).T @ f
+        return _pairwise_comoments(shift, n, s_ij, q_ij, p)
 
 
 def segment_comoments(values: Array, finite: Array, starts: Array) -> CoMoments:
@@ -324,21 +375,22 @@ def segment_comoments(values: Array, finite: Array, starts: Array) -> CoMoments:
     """
     k = values.shape[1]
     sizes, n_col, shift, d = _segment_residuals(values, finite, starts)
-    s = np.add.reduceat(d, starts, axis=0)
-    q = np.add.reduceat(d * d, starts, axis=0)
-    seen = (n_col > 0).astype(np.float64)
-    n = seen[:, :, None] * seen[:, None, :] * sizes[:, None, None].astype(np.float64)
-    s_ij = s[:, :, None] * seen[:, None, :]
-    q_ij = q[:, :, None] * seen[:, None, :]
-    p = np.empty((len(starts), k, k))
-    partial = ((n_col > 0) & (n_col < sizes[:, None])).any(axis=1)
-    for i, (lo, hi) in enumerate(zip(starts.tolist(), (starts + sizes).tolist())):
-        part = d[lo:hi]
-        p[i] = part.T @ part
-        if partial[i]:
-            f = finite[lo:hi].astype(np.float64)
-            n[i], s_ij[i], q_ij[i] = f.T @ f, part.T @ f, (part * part).T @ f
-    return _pairwise_comoments(shift, n, s_ij, q_ij, p)
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = np.add.reduceat(d, starts, axis=0)
+        q = np.add.reduceat(d * d, starts, axis=0)
+        seen = (n_col > 0).astype(np.float64)
+        n = seen[:, :, None] * seen[:, None, :] * sizes[:, None, None].astype(np.float64)
+        s_ij = s[:, :, None] * seen[:, None, :]
+        q_ij = q[:, :, None] * seen[:, None, :]
+        p = np.empty((len(starts), k, k))
+        partial = ((n_col > 0) & (n_col < sizes[:, None])).any(axis=1)
+        for i, (lo, hi) in enumerate(zip(starts.tolist(), (starts + sizes).tolist())):
+            part = d[lo:hi]
+            p[i] = part.T @ part
+            if partial[i]:
+                f = finite[lo:hi].astype(np.float64)
+                n[i], s_ij[i], q_ij[i] = f.T @ f, part.T @ f, (part * part).T @ f
+        return _pairwise_comoments(shift, n, s_ij, q_ij, p)
 
 
 def _pairwise_comoments(shift: Array, n: Array, s_ij: Array, q_ij: Array, p: Array) -> CoMoments:
@@ -346,9 +398,11 @@ def _pairwise_comoments(shift: Array, n: Array, s_ij: Array, q_ij: Array, p: Arr
     counts ``n``, sums ``s_ij`` and squares ``q_ij`` of column i, and cross products ``p``.
     Arrays are ``(..., k, k)``, ``shift`` is ``(..., k)``."""
     safe_n = np.where(n > 0, n, 1.0)
-    # pairwise mean = shift + s_ij / n, kept as a double-double pair [3]
+    # pairwise mean = shift + s_ij / n, kept as a double-double pair [3]; the shift alone
+    # where the residuals' sum overflows (then so does M2, and the pair is not usable)
     mean, mean_lo = two_sum(
-        np.broadcast_to(shift[..., :, None], n.shape), np.where(n > 0, s_ij / safe_n, 0.0)
+        np.broadcast_to(shift[..., :, None], n.shape),
+        _correction(np.where(n > 0, s_ij / safe_n, 0.0)),
     )
     m2 = np.where(n > 0, q_ij - s_ij * s_ij / safe_n, 0.0)
     c = np.where(n > 0, p - s_ij * np.swapaxes(s_ij, -1, -2) / safe_n, 0.0)
@@ -366,13 +420,20 @@ def merge_comoments(a: CoMoments, b: CoMoments) -> CoMoments:
     """
     n = a.n + b.n
     safe_n = np.where(n > 0, n, 1.0)
-    hi, lo = two_sum(b.mean, -a.mean)
-    delta = hi + (lo + (b.mean_lo - a.mean_lo))
-    weight = a.n * b.n / safe_n
-    mean, err = two_sum(a.mean, delta * b.n / safe_n)
-    mean, mean_lo = two_sum(mean, err + a.mean_lo)
-    m2 = a.m2 + b.m2 + delta * delta * weight
-    c = a.c + b.c + delta * np.swapaxes(delta, -1, -2) * weight
+    with np.errstate(over="ignore", invalid="ignore"):
+        hi, lo = two_sum(b.mean, -a.mean)
+        delta = hi + (lo + (b.mean_lo - a.mean_lo))
+        weight = a.n * b.n / safe_n
+        mean, err = two_sum(a.mean, delta * b.n / safe_n)
+        mean, mean_lo = two_sum(mean, err + a.mean_lo)
+        m2 = a.m2 + b.m2 + delta * delta * weight
+        c = a.c + b.c + delta * np.swapaxes(delta, -1, -2) * weight
+        far = ~np.isfinite(delta) & np.isfinite(a.mean) & np.isfinite(b.mean)
+        if far.any():  # as in merge_moments: a weighted mean, and M2 overflows
+            mean = np.where(far, a.mean * (a.n / safe_n) + b.mean * (b.n / safe_n), mean)
+            mean_lo = np.where(far, 0.0, mean_lo)
+            m2 = np.where(far, np.inf, m2)
+            c = np.where(far | np.swapaxes(far, -1, -2), np.nan, c)
     merged = CoMoments(n, mean, m2, c, mean_lo)
     only_a, only_b = b.n == 0, a.n == 0
     return CoMoments(

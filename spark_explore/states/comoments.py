@@ -59,12 +59,16 @@ class CoMomentState(State):
         self.comoments = _algebra.merge_comoments(self.comoments, other.comoments)
 
     def correlation(self) -> np.ndarray:
-        """Pearson correlation matrix; NaN where a pair has fewer than 2 rows or a column
-        is constant over the pair's rows (the coefficient is undefined there)."""
+        """Pearson correlation matrix; NaN where a pair has fewer than 2 rows, a column is
+        constant over the pair's rows, or its M2 there overflows float64 (the coefficient is
+        undefined there, or not computable)."""
         c = self.comoments
-        with np.errstate(invalid="ignore", divide="ignore"):
-            denominator = np.sqrt(c.m2 * c.m2.T)
-            r = np.where((c.n >= 2) & (denominator > 0), c.c / denominator, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            # sqrt(m2_i) * sqrt(m2_j), not sqrt(m2_i * m2_j): the product overflows for
+            # columns near 1e160, which would make r silently 0
+            denominator = np.sqrt(c.m2) * np.sqrt(c.m2.T)
+            usable = (c.n >= 2) & (denominator > 0) & np.isfinite(denominator)
+            r = np.where(usable & np.isfinite(c.c), c.c / denominator, np.nan)
         diagonal = np.diag_indices_from(r)
         r[diagonal] = np.where(np.isnan(r[diagonal]), np.nan, 1.0)  # not 1 +- rounding
         return np.clip(r, -1.0, 1.0)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+from fractions import Fraction
+
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,3 +78,21 @@ def test_round_trip_through_bytes() -> None:
     restored = State.from_bytes(state.to_bytes())
     assert restored.to_bytes() == state.to_bytes()
     np.testing.assert_array_equal(restored.correlation(), state.correlation())
+
+
+def test_columns_near_the_float64_limits_are_correlated_or_undefined_never_zero() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=3000)
+    y = x + rng.normal(scale=0.5, size=3000)
+    # M2 of the first two near 1e155: their product overflows; the third's M2 itself does
+    matrix = np.column_stack([x * 1e76, y * 1e76, np.where(np.arange(3000) % 3, 1e308, -1e308)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        state = _state(matrix)
+        r = state.correlation()
+    scaled = np.ldexp(matrix[:, :2], -600)  # exact; numpy's own sums would overflow
+    np.testing.assert_allclose(r[0, 1], np.corrcoef(scaled.T)[0, 1], rtol=1e-9)
+    assert np.isnan(r[2]).all() and np.isnan(r[:, 2]).all()
+    mean = state.comoments.mean + state.comoments.mean_lo
+    want = sum(Fraction(float(v)) for v in matrix[:, 2]) / len(matrix)
+    assert mean[2, 2] == pytest.approx(float(want), rel=1e-14)

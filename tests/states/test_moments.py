@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.moments import MomentsState
+from spark_explore.summary import moment_statistics
 
 RTOL = 1e-9
 
@@ -134,3 +137,79 @@ def test_merging_different_columns_is_refused() -> None:
     with pytest.raises(IncompatibleStatesError) as info:
         _state({"x": [1.0]}).merge(_state({"y": [1.0]}))
     assert info.value.code == "INCOMPATIBLE_STATES"
+
+
+#: Values at both ends of the float64 range in turn with zeros, the smallest subnormal and
+#: non-finite values: the mean of the finite ones is about 0, their squares overflow.
+SPECIALS = [0.0, -0.0, float("nan"), np.inf, -np.inf, 1e308, -1e308, 5e-324]
+
+
+def _exact_mean(x: np.ndarray) -> float:
+    return float(sum(Fraction(float(v)) for v in x) / len(x))
+
+
+@pytest.mark.parametrize("parts", [1, 3, 7])
+def test_values_near_the_float64_limits_keep_their_mean_and_warn_nothing(parts: int) -> None:
+    rows = 4000
+    rng = np.random.default_rng(5)
+    columns = {
+        "v": np.array(SPECIALS)[np.arange(rows) % len(SPECIALS)],
+        "a": rng.choice([1.7e308, -1.7e308, 1.0], rows, p=[0.5, 0.2, 0.3]),
+        "big": rng.normal(0.0, 1e100, rows),  # M2 representable, M4 not
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a worker's warnings reach the console
+        merged = MomentsState.empty(tuple(columns))
+        for part in np.array_split(np.arange(rows), parts):
+            merged = merged.merge(_state({k: c[part].tolist() for k, c in columns.items()}))
+    m = merged.moments
+    for j, x in enumerate(columns.values()):
+        x = x[np.isfinite(x)]
+        # exact to the rounding of sums of values this large (numpy's mean overflows)
+        assert abs(m.mean[j] + m.mean_lo[j] - _exact_mean(x)) <= 1e-14 * np.abs(x).max()
+    assert np.isinf(m.m2[:2]).all() and not np.isfinite(m.m4[2])
+    big, m2 = columns["big"], m.m2[2]
+    np.testing.assert_allclose(m2 / (rows - 1), np.var(big, ddof=1), rtol=RTOL)
+    np.testing.assert_allclose(
+        m.m3[2] / rows / (m2 / rows) ** 1.5, scipy.stats.skew(big), rtol=RTOL
+    )
+
+
+def test_merging_means_too_far_apart_to_subtract() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        merged = _state({"x": [1.7e308] * 3}).merge(_state({"x": [-1.7e308]}))
+    m = merged.moments
+    assert m.mean[0] + m.mean_lo[0] == pytest.approx(0.85e308, rel=1e-15)
+    assert m.m2[0] == np.inf and m.n[0] == 4
+
+
+def test_statistics_from_overflowing_or_underflowing_moments_are_undefined_with_a_reason() -> None:
+    rng = np.random.default_rng(8)
+    cases = {
+        "v": np.array(SPECIALS * 125),
+        "big": rng.normal(0.0, 1e100, 1000),  # M4 overflows
+        "e76": rng.normal(0.0, 1e76, 1000),  # M4 fits, M2 squared does not
+        "tiny": rng.normal(0.0, 1e-160, 1000),  # M2 underflows
+    }
+    state = _state({k: list(x) for k, x in cases.items()})
+    m = state.moments
+    out = {}
+    for j, name in enumerate(cases):
+        out[name] = moment_statistics(
+            float(m.n[j]), float(m.mean[j] + m.mean_lo[j]), m.m2[j], m.m3[j], m.m4[j]
+        )
+    values, reasons = out["v"]
+    assert values == {"mean": 0.0}
+    assert set(reasons) == {"variance", "std", "skewness", "kurtosis"}
+    assert all("overflows float64" in text for text in reasons.values())
+    values, reasons = out["big"]
+    big = cases["big"]
+    np.testing.assert_allclose(values["std"], np.std(big, ddof=1), rtol=RTOL)
+    np.testing.assert_allclose(values["skewness"], scipy.stats.skew(big), rtol=RTOL)
+    assert reasons == {"kurtosis": "the fourth central moment overflows float64"}
+    values, reasons = out["e76"]  # n M4 / M2**2 would be 0, the kurtosis -3
+    np.testing.assert_allclose(values["kurtosis"], scipy.stats.kurtosis(cases["e76"]), rtol=RTOL)
+    values, reasons = out["tiny"]
+    assert "std" not in values and "underflows float64" in reasons["std"]
+    assert values["mean"] == pytest.approx(np.mean(cases["tiny"]), rel=RTOL)

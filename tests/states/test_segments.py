@@ -3,6 +3,7 @@ rational arithmetic and numpy on each run alone."""
 
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -122,3 +123,22 @@ def test_stacked_merge_equals_the_merge_of_each_matrix() -> None:
         )
         for left, right in zip(stacked, one):
             np.testing.assert_array_equal(left[s], right)
+
+
+def test_segment_means_of_values_near_the_float64_limits() -> None:
+    pattern = np.array([1.7e308, 1.7e308, -1.7e308, 1.0, np.nan])
+    x = np.asfortranarray(np.column_stack([np.tile(pattern, 200), np.arange(1000.0)]))
+    starts = np.array([0, 3, 500])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a worker's warnings reach the console
+        moments = _algebra.segment_moments(x, np.isfinite(x), starts)
+        comoments = _algebra.segment_comoments(x, np.isfinite(x), starts)
+    for i, (lo, hi) in enumerate(_runs(starts, x.shape[0])):
+        v = x[lo:hi, 0][np.isfinite(x[lo:hi, 0])]
+        want = float(sum(Fraction(float(a)) for a in v) / len(v))
+        assert moments.mean[i, 0] + moments.mean_lo[i, 0] == pytest.approx(want, rel=1e-14)
+        assert comoments.mean[i, 0, 0] + comoments.mean_lo[i, 0, 0] == pytest.approx(
+            want, rel=1e-14
+        )
+        assert moments.m2[i, 0] == np.inf
+        np.testing.assert_allclose(moments.m2[i, 1], np.var(x[lo:hi, 1]) * (hi - lo), rtol=RTOL)
