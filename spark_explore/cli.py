@@ -101,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # pyspark logs each analysis error with its Java stack before raising it; the error
     # itself is reported below in one line
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+    package_logger = logging.getLogger("spark_explore")
+    level = package_logger.level
+    if getattr(args, "debug", False):  # protocol steps that fail log their traceback too
+        package_logger.setLevel(logging.DEBUG)
     try:
         return run_profile(args)
     except SparkExploreError as exc:
@@ -112,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # Spark, Java or I/O failures: one line, not a traceback
         _report(args, f"failed: {type(exc).__name__}: {_first_line(exc)}")
         return EXIT_FAILURE
+    finally:
+        package_logger.setLevel(level)
 
 
 def run_profile(args: argparse.Namespace) -> int:

@@ -105,8 +105,15 @@ def not_applicable_entry(reason: str) -> dict[str, Any]:
 
 
 def failure_entry(subject: str, exc: BaseException) -> dict[str, Any]:
-    """A subject's entry when its computation failed: logged, reported, not raised."""
-    logger.exception("protocol step failed for %s", subject)
+    """A subject's entry when its computation failed: reported, not raised, and logged in
+    one line (with the traceback when this logger is at DEBUG level, as ``--debug`` sets)."""
+    logger.warning(
+        "protocol step failed for %s: %s: %s",
+        subject,
+        type(exc).__name__,
+        exc,
+        exc_info=exc if logger.isEnabledFor(logging.DEBUG) else None,
+    )
     return not_applicable_entry(f"failed: {type(exc).__name__}: {exc}")
 
 

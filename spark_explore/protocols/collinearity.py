@@ -198,6 +198,11 @@ def sample_matrix(context: ProtocolContext, leaves: Sequence[Leaf]) -> np.ndarra
     return np.column_stack([to_float64(reservoir.column(leaf.slot)) for leaf in leaves])
 
 
+def _constant(values: np.ndarray) -> bool:
+    """All values equal (compared, not subtracted: a range near 1e308 overflows)."""
+    return bool(values.max() == values.min())
+
+
 def pair_subject(a: str, b: str) -> str:
     return f"{a} ~ {b}"
 
@@ -289,7 +294,7 @@ class _RankSample:
         full = [
             j
             for j in range(len(leaves))
-            if rows >= 3 and self.finite[:, j].all() and np.ptp(self.x[:, j]) > 0
+            if rows >= 3 and self.finite[:, j].all() and not _constant(self.x[:, j])
         ]
         self.shared: dict[tuple[int, int], tuple[float, float]] = {}
         if len(full) >= 3:
@@ -315,7 +320,7 @@ class _RankSample:
                 method=SAMPLE,
                 reference=_REF_SPEARMAN,
             )
-        constant = [self.names[c] for c in (i, j) if np.ptp(self.x[both, c]) == 0]
+        constant = [self.names[c] for c in (i, j) if _constant(self.x[both, c])]
         if constant:
             return not_applicable(
                 test,
@@ -354,14 +359,15 @@ def _design(
     defined = []
     for i in covariates:
         n, m2 = comoments.n[i, i], comoments.m2[i, i]
-        if n >= 2 and m2 > 0:
+        if n >= 2 and 0 < m2 < np.inf:
             defined.append(i)
             continue
-        reason = (
-            f"{n:.0f} finite value(s); at least 2 are needed"
-            if n < 2
-            else "the column is constant: it is collinear with the intercept"
-        )
+        if n < 2:
+            reason = f"{n:.0f} finite value(s); at least 2 are needed"
+        elif not np.isfinite(m2):
+            reason = "its sum of squared deviations overflows float64 (values near the limits)"
+        else:
+            reason = "the column is constant: it is collinear with the intercept"
         entry = not_applicable(
             "variance inflation factor",
             f"excluded from VIF and condition indices: {reason}",

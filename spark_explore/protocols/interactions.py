@@ -257,8 +257,24 @@ def _screen_finding(target: str, a: str, b: str) -> Any:
     return describe
 
 
+def _unit_scaled(v: np.ndarray) -> tuple[np.ndarray, int]:
+    """``v * 2**-e`` and ``e``, the binary exponent of the largest finite ``|v|``.
+
+    The rescaling is exact (but for results that become subnormal) and the F-tests here
+    are invariant to it; it keeps the sums of squares of values near the float64 limits
+    (say 1e308) finite.
+    """
+    finite = v[np.isfinite(v)]
+    top = float(np.abs(finite).max()) if finite.size else 0.0
+    if top == 0.0:
+        return v, 0
+    e = int(np.frexp(top)[1])
+    return np.ldexp(v, -e), e
+
+
 def _standardised(v: np.ndarray) -> np.ndarray:
     """Centred and scaled copy (the F-test of a product term is invariant to both)."""
+    v = _unit_scaled(v)[0]
     spread = v.std()
     return (v - v.mean()) / (spread if spread > 0 else 1.0)
 
@@ -270,7 +286,9 @@ def _product_term(y: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> TestResult:
     one = np.ones(a.size)
     reduced = np.column_stack([one, a, b])
     full = np.column_stack([reduced, a * b])
-    return _nested_f(y[rows], reduced, full, "interaction F-test (added product term)", {})
+    y, e = _unit_scaled(y[rows])
+    test = "interaction F-test (added product term)"
+    return _nested_f(y, reduced, full, test, {}, scale=2 * e)
 
 
 class _Levels(NamedTuple):
@@ -315,7 +333,7 @@ def _slopes_by_level(y: np.ndarray, x: np.ndarray, levels: _Levels) -> TestResul
     """
     test = SLOPES_TEST
     rows = np.isfinite(y) & np.isfinite(x) & (levels.codes >= 0)
-    codes, yv, xv = levels.codes[rows], y[rows], x[rows]
+    codes, (yv, e), (xv, _) = levels.codes[rows], _unit_scaled(y[rows]), _unit_scaled(x[rows])
     counts = np.bincount(codes, minlength=len(levels.names))
     present = np.flatnonzero(counts)
     n = int(rows.sum())
@@ -333,7 +351,7 @@ def _slopes_by_level(y: np.ndarray, x: np.ndarray, levels: _Levels) -> TestResul
         xl, yl = xv[codes == level], yv[codes == level]
         xc, yc = xl - xl.mean(), yl - yl.mean()
         sums[k] = (xc @ xc, xc @ yc, yc @ yc)
-        sloped[k] = np.ptp(xl) > 0
+        sloped[k] = xl.max() > xl.min()
     sxx, sxy, syy = sums[sloped].T
     if sloped.sum() < 2:
         return not_applicable(
@@ -347,11 +365,17 @@ def _slopes_by_level(y: np.ndarray, x: np.ndarray, levels: _Levels) -> TestResul
     sse_reduced = float(sums[:, 2].sum() - sxy.sum() ** 2 / sxx.sum())
     details = {"levels": {levels.names[i]: int(counts[i]) for i in present}}
     df1, df2 = float(sloped.sum() - 1), float(n - present.size - sloped.sum())
-    return _partial_f(sse_reduced, max(sse_full, 0.0), df1, df2, n, test, details)
+    return _partial_f(sse_reduced, max(sse_full, 0.0), df1, df2, n, test, details, scale=2 * e)
 
 
 def _nested_f(
-    y: np.ndarray, reduced: np.ndarray, full: np.ndarray, test: str, details: dict[str, Any]
+    y: np.ndarray,
+    reduced: np.ndarray,
+    full: np.ndarray,
+    test: str,
+    details: dict[str, Any],
+    *,
+    scale: int = 0,
 ) -> TestResult:
     """Partial F-test of the columns ``full`` adds to ``reduced`` (least squares, ranks
     from ``numpy.linalg.lstsq``, so aliased columns cost no degrees of freedom)."""
@@ -360,7 +384,8 @@ def _nested_f(
         return not_applicable(test, "no complete sampled rows", n=0, method=SAMPLE)
     sse_r, rank_r = _least_squares(reduced, y)
     sse_f, rank_f = _least_squares(full, y)
-    return _partial_f(sse_r, sse_f, float(rank_f - rank_r), float(n - rank_f), n, test, details)
+    df1, df2 = float(rank_f - rank_r), float(n - rank_f)
+    return _partial_f(sse_r, sse_f, df1, df2, n, test, details, scale=scale)
 
 
 def _partial_f(
@@ -371,8 +396,14 @@ def _partial_f(
     n: int,
     test: str,
     details: dict[str, Any],
+    *,
+    scale: int = 0,
 ) -> TestResult:
-    """F = ((SSE_r - SSE_f) / df1) / (SSE_f / df2), with partial R^2 as the effect size."""
+    """F = ((SSE_r - SSE_f) / df1) / (SSE_f / df2), with partial R^2 as the effect size.
+
+    The sums of squares are those of the target times ``2**(-scale / 2)``; the details
+    report them in the target's units (``inf``, so null, where that overflows float64).
+    """
     if df1 <= 0:
         return not_applicable(
             test,
@@ -410,8 +441,17 @@ def _partial_f(
         method=SAMPLE,
         approximate=True,
         reference=_REF_PRODUCT,
-        details={**details, "ss_residual_reduced": sse_r, "ss_residual_full": sse_f},
+        details={
+            **details,
+            "ss_residual_reduced": _unscaled(sse_r, scale),
+            "ss_residual_full": _unscaled(sse_f, scale),
+        },
     )
+
+
+def _unscaled(value: float, scale: int) -> float:
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(value, scale))
 
 
 def _least_squares(design: np.ndarray, y: np.ndarray) -> tuple[float, int]:
@@ -507,7 +547,10 @@ def _fisher_z(
         if n_ij < MIN_LEVEL_ROWS:
             skipped[level] = f"{n_ij} complete sampled rows; {MIN_LEVEL_ROWS} are needed"
         elif not math.isfinite(r_ij):
-            skipped[level] = "a column is constant in this level: r is undefined"
+            skipped[level] = (
+                "a column is constant in this level, or its squares overflow float64: r is "
+                "undefined"
+            )
         elif abs(r_ij) == 1.0:
             skipped[level] = "perfect correlation in this level: Fisher's z is infinite"
         else:

@@ -70,11 +70,13 @@ from spark_explore.states.missing import MissingnessState
 from spark_explore.states.moments import MomentsState
 from spark_explore.states.table import TableState
 from spark_explore.stats.missingness import (
+    WELCH_REF,
     PatternStats,
     little_mcar,
     missingness_association,
     proportion_difference,
 )
+from spark_explore.stats.results import not_applicable
 
 NAME = "missing_values"
 
@@ -364,6 +366,14 @@ def _side(cm: Any, b: int) -> tuple[int, float, float]:
 
 def _welch(sides: tuple[Any, Any], b: int) -> Any:
     (n1, m1, v1), (n2, m2, v2) = _side(sides[0], b), _side(sides[1], b)
+    if not np.isfinite([m1, m2, v1, v2]).all():
+        return not_applicable(
+            "Welch t (missing vs present)",
+            "the column's sum of squared deviations overflows float64 (values near the "
+            "float64 limits)",
+            n=n1 + n2,
+            reference=WELCH_REF,
+        )
     return quietly(missingness_association, n1, n2, m1, m2, v1, v2)
 
 
@@ -569,20 +579,31 @@ def _little(context: ProtocolContext, cols: _Columns) -> dict[str, Any]:
     moments = state_of(context, "moments", MomentsState)
     use: list[int] = []
     left_out: list[str] = []
+    overflow: list[str] = []
     for b, slot in enumerate(state.moment_slots):
         j = moments.column_index(slot)
-        varies = moments.moments.n[j] >= 2 and moments.moments.m2[j] > 0
-        if varies:
+        m2 = moments.moments.m2[j]
+        if not np.isfinite(m2):
+            overflow.append(cols.name(slot))
+        elif moments.moments.n[j] >= 2 and m2 > 0:
             use.append(b)
         else:
             left_out.append(cols.name(slot))
     if not use:
-        return not_applicable_entry("no numeric column with two or more distinct values")
+        return not_applicable_entry(
+            "no numeric column with two or more distinct values"
+            + (f" and moments within float64 ({', '.join(overflow)} overflow)" if overflow else "")
+        )
     index = [state.slots.index(state.moment_slots[b]) for b in use]
     merged: dict[tuple[bool, ...], tuple[int, Any]] = {}
     notes: list[str] = []
     if left_out:
         notes.append(f"constant or empty column(s) left out: {', '.join(left_out)}")
+    if overflow:
+        notes.append(
+            "column(s) whose sum of squared deviations overflows float64 (values near the "
+            f"float64 limits) left out: {', '.join(overflow)}"
+        )
     for (mask, rows), (_, cm) in zip(
         state.patterns(top=None), state.pattern_comoments(), strict=True
     ):

@@ -34,7 +34,7 @@ negligible, since with millions of rows every p-value is tiny.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,8 @@ from spark_explore.stats.normality import (
     shapiro_wilk,
     skewness_test,
 )
+from spark_explore.stats.results import not_applicable
+from spark_explore.summary import moment_statistics
 
 NAME = "normality"
 
@@ -131,22 +133,27 @@ def column_normality(context: ProtocolContext, leaf: Leaf) -> dict[str, Any]:
     n, mean, m2, m3, m4 = exact_moments(context, leaf)
     if n < MIN_N_SKEW:
         return not_applicable_entry(f"needs at least {MIN_N_SKEW} finite values, found {int(n)}")
+    statistics, undefined = moment_statistics(n, mean, m2, m3, m4)
+    if "std" in undefined:  # M2 overflows or underflows float64
+        return not_applicable_entry(undefined["std"])
     if m2 <= 0:
         return not_applicable_entry("the column is constant (zero variance)")
-    std = math.sqrt(m2 / (n - 1))
+    std = statistics["std"]
+    skew_na, kurt_na = undefined.get("skewness"), undefined.get("kurtosis")
     entry: dict[str, Any] = {
         "n": int(n),
         "mean": mean,
         "std": std,
         "shape": {
-            "skewness": math.sqrt(n) * m3 / m2**1.5,
-            "excess_kurtosis": n * m4 / (m2 * m2) - 3.0,
+            "skewness": statistics.get("skewness"),
+            "excess_kurtosis": statistics.get("kurtosis"),
         },
     }
-    entry["skewness"] = quietly(skewness_test, n, m2, m3, mean=mean).to_dict()
-    entry["kurtosis"] = quietly(kurtosis_test, n, m2, m4, mean=mean).to_dict()
-    entry["dagostino_pearson"] = quietly(dagostino_pearson, n, m2, m3, m4, mean=mean).to_dict()
-    entry["jarque_bera"] = quietly(jarque_bera, n, m2, m3, m4, mean=mean).to_dict()
+    entry["skewness"] = _exact_test(skew_na, skewness_test, n, m2, m3, mean=mean)
+    entry["kurtosis"] = _exact_test(kurt_na, kurtosis_test, n, m2, m4, mean=mean)
+    both_na = skew_na or kurt_na
+    entry["dagostino_pearson"] = _exact_test(both_na, dagostino_pearson, n, m2, m3, m4, mean=mean)
+    entry["jarque_bera"] = _exact_test(both_na, jarque_bera, n, m2, m3, m4, mean=mean)
     values = context.sample_values(leaf)
     shapiro = quietly(shapiro_wilk, values[:MAX_N_SHAPIRO]).to_dict()
     shapiro["details"]["sample_values"] = int(values.size)
@@ -166,6 +173,25 @@ def column_normality(context: ProtocolContext, leaf: Leaf) -> dict[str, Any]:
     return entry
 
 
+#: Names of the tests from the exact moments, for their not-applicable entries.
+_EXACT_TESTS = {
+    skewness_test: "skewness test",
+    kurtosis_test: "kurtosis test",
+    dagostino_pearson: "D'Agostino-Pearson K2",
+    jarque_bera: "Jarque-Bera",
+}
+
+
+def _exact_test(
+    undefined: str | None, test: Callable[..., Any], n: float, *args: Any, **kw: Any
+) -> dict[str, Any]:
+    """A moment test's entry, or not applicable where a moment it needs is undefined (an
+    M3 or M4 beyond float64)."""
+    if undefined is not None:
+        return not_applicable(_EXACT_TESTS[test], undefined, n=int(n)).to_dict()
+    return quietly(test, n, *args, **kw).to_dict()
+
+
 def _verdict(
     context: ProtocolContext, name: str, entry: dict[str, Any]
 ) -> tuple[dict[str, Any], str | None, float]:
@@ -179,7 +205,8 @@ def _verdict(
         for key in TESTS
         if entry[key].get("pvalue_holm") is not None and entry[key]["pvalue_holm"] < cfg.alpha
     }
-    large = abs(skew) >= skew_min or abs(kurt) >= kurt_min
+    shapes = [(v, t) for v, t in ((skew, skew_min), (kurt, kurt_min)) if v is not None]
+    large = any(abs(v) >= t for v, t in shapes)
     if significant and large:
         decision = "not normal"
     elif significant:
@@ -196,7 +223,7 @@ def _verdict(
         "basis": "Holm-adjusted p-value below alpha and |skewness| or |excess kurtosis| "
         "at or above its threshold",
     }
-    shape = max(abs(skew) / skew_min, abs(kurt) / kurt_min)
+    shape = max((abs(v) / t for v, t in shapes), default=0.0)
     if decision != "not normal":
         return verdict, None, shape
     best = min(significant, key=lambda key: significant[key])
@@ -210,11 +237,16 @@ def _verdict(
             f"{format_share(ks['statistic'])} of rows ({accuracy})"
         )
     sentence = (
-        f"{name}: not normal, skewness {skew:.3g} and excess kurtosis {kurt:.3g} "
+        f"{name}: not normal, skewness {_shape_text(skew)} and excess kurtosis "
+        f"{_shape_text(kurt)} "
         f"(thresholds {skew_min:g} and {kurt_min:g}); {entry[best]['test']} Holm-adjusted "
         f"{format_p(significant[best])}{ks_text}"
     )
     return verdict, sentence, shape
+
+
+def _shape_text(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3g}"
 
 
 def _notes(context: ProtocolContext) -> list[str]:

@@ -44,6 +44,9 @@ def run_protocols(context: ProtocolContext, names: list[str] | None = None) -> d
             module = importlib.import_module(PROTOCOLS[name])
             reports[name] = module.run(context).to_dict()
         except Exception as exc:  # one protocol's failure must not lose the profile
-            logger.exception("protocol %s failed", name)
+            debug = logger.isEnabledFor(logging.DEBUG)  # the traceback with --debug only
+            logger.warning(
+                "protocol %s failed: %s: %s", name, type(exc).__name__, exc, exc_info=debug
+            )
             reports[name] = {"error": f"{type(exc).__name__}: {exc}"}
     return reports

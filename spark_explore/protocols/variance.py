@@ -170,6 +170,14 @@ def _subject(
     m2 = moments.m2[kept]
     labels = info["levels"]
     groups["values"] = [int(v) for v in n]
+    overflow = [str(label) for label, v in zip(labels, m2, strict=True) if not np.isfinite(v)]
+    if overflow:
+        skipped = not_applicable_entry(
+            f"the sum of squared deviations overflows float64 in group(s) {overflow} (values "
+            "near the float64 limits): their variances cannot be compared"
+        )
+        skipped["groups"] = groups
+        return skipped
     entry: dict[str, Any] = {"groups": groups}
     entry["bartlett"] = quietly(bartlett_from_moments, n, m2, labels=labels).to_dict()
     entry["variance_ratio"] = _ratio(n, m2, labels)

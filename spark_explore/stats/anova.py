@@ -48,6 +48,9 @@ _REF_TWO_WAY = (
     "Yates (1934), JASA 29:51-66; Searle (1987), Linear Models for Unbalanced Data, ch. 4-5"
 )
 
+#: Why a test is not applicable when its sums of squares exceed float64.
+_OVERFLOW = "the sums of squares overflow float64 (values near the float64 limits)"
+
 
 @dataclass(frozen=True)
 class CellStatistics:
@@ -97,6 +100,8 @@ def one_way_from_groups(n: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> Test
     TestResult
         ``F`` with ``(k - 1, N - k)`` df, ``effect_size`` eta squared (the squared
         correlation ratio, SS_between / SS_total). Equal to ``scipy.stats.f_oneway``.
+        Not applicable with fewer than two groups, no within-group degrees of freedom, or
+        sums of squares beyond float64 (an ``inf`` M2, from values near its limits).
 
     Warns
     -----
@@ -134,9 +139,14 @@ def one_way_from_groups(n: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> Test
             n=int(total),
             reference=_REF_ONE_WAY,
         )
-    grand = float(n @ mean) / total
-    ss_between = float(n @ (mean - grand) ** 2)
-    ss_within = float(m2.sum())
+    with np.errstate(over="ignore", invalid="ignore"):
+        grand = float(n @ mean) / total
+        if not math.isfinite(grand):  # the sum overflows; the weighted mean does not
+            grand = float((n / total) @ mean)
+        ss_between = float(n @ (mean - grand) ** 2)
+        ss_within = float(m2.sum())
+    if not (math.isfinite(ss_between) and math.isfinite(ss_within)):
+        return not_applicable("one-way ANOVA", _OVERFLOW, n=int(total), reference=_REF_ONE_WAY)
     df_b, df_w = k - 1.0, total - k
     if ss_within == 0:
         if ss_between == 0:
@@ -196,7 +206,8 @@ def two_way_interaction(
         ``effect_size`` is the interaction's partial eta squared. ``details`` holds
         ``type2`` and ``type3``: ANOVA tables ``{row: {"sum_sq", "df", "F", "pvalue"}}``
         (``type3`` is None with ``type3_reason`` when cells are empty), ``empty_cells``
-        (a list of ``(a, b)``), ``n_cells`` and ``dropped_levels``.
+        (a list of ``(a, b)``), ``n_cells`` and ``dropped_levels``. Not applicable, with
+        the reason, for degenerate designs and for sums of squares beyond float64.
 
     Notes
     -----
@@ -289,18 +300,22 @@ def two_way_interaction(
             f"no cell), so {name_a} and {name_b} effects are confounded"
         )
     df_e, df_ab = total - c, float(c - n_i - n_j + 1)
-    sse = float(m2.sum())
+    with np.errstate(over="ignore", invalid="ignore"):
+        sse = float(m2.sum())
     if df_e <= 0:
         return unusable("every non-empty cell has one row: no residual degrees of freedom")
     if sse == 0:
         return unusable("the target is constant within every cell: no residual variation")
-    # Type II: additive weighted fit on the cell means [3]
-    fit = _additive_fit(n, ybar)
-    mean_b = (n * ybar).sum(axis=0) / n.sum(axis=0)
-    mean_a = (n * ybar).sum(axis=1) / n.sum(axis=1)
-    ss_ab = float((n * (ybar - fit) ** 2)[filled].sum())
-    ss_a = float((n * (fit - mean_b[None, :]) ** 2)[filled].sum())
-    ss_b = float((n * (fit - mean_a[:, None]) ** 2)[filled].sum())
+    with np.errstate(over="ignore", invalid="ignore"):
+        # Type II: additive weighted fit on the cell means [3]
+        fit = _additive_fit(n, ybar)
+        mean_b = (n * ybar).sum(axis=0) / n.sum(axis=0)
+        mean_a = (n * ybar).sum(axis=1) / n.sum(axis=1)
+        ss_ab = float((n * (ybar - fit) ** 2)[filled].sum())
+        ss_a = float((n * (fit - mean_b[None, :]) ** 2)[filled].sum())
+        ss_b = float((n * (fit - mean_a[:, None]) ** 2)[filled].sum())
+    if not all(math.isfinite(v) for v in (sse, ss_ab, ss_a, ss_b)):
+        return unusable(_OVERFLOW)
     mse = sse / df_e
     type2 = {
         name_a: _row(ss_a, n_i - 1.0, mse, df_e),
@@ -315,7 +330,8 @@ def two_way_interaction(
             "Type III tests unweighted marginal means, which are not estimable with empty cells"
         )
     else:
-        base["type3"] = _type3(n, ybar, ss_ab, df_ab, sse, df_e, name_a, name_b)
+        with np.errstate(over="ignore", invalid="ignore"):
+            base["type3"] = _type3(n, ybar, ss_ab, df_ab, sse, df_e, name_a, name_b)
     if df_ab <= 0:
         return unusable(
             "no interaction degrees of freedom remain: the non-empty cells are "
@@ -375,7 +391,8 @@ def _additive_fit(n: np.ndarray, ybar: np.ndarray) -> np.ndarray:
     for _ in range(2):
         q = (n * (target - (n * target).sum(axis=0) / n_b)).sum(axis=1)
         alpha = np.zeros(n.shape[0])
-        alpha[:-1] = scipy.linalg.solve(c_mat[:-1, :-1], q[:-1], assume_a="pos")
+        # q overflows to inf for means near the float64 limits: the caller reports that
+        alpha[:-1] = scipy.linalg.solve(c_mat[:-1, :-1], q[:-1], assume_a="pos", check_finite=False)
         beta = (n * (target - alpha[:, None])).sum(axis=0) / n_b
         step = alpha[:, None] + beta[None, :]
         fit = fit + step
@@ -402,7 +419,7 @@ def _type3(
     def ss(contrasts: np.ndarray) -> float:
         ly = contrasts @ y
         cov = (contrasts * d_inv) @ contrasts.T
-        return float(ly @ scipy.linalg.solve(cov, ly, assume_a="pos"))
+        return float(ly @ scipy.linalg.solve(cov, ly, assume_a="pos", check_finite=False))
 
     # H_A: unweighted row means equal; rows of L: (row i average) - (last row average)
     l_a = np.kron(np.eye(n_i)[:-1] - np.eye(n_i)[-1], np.full(n_j, 1.0 / n_j))

@@ -73,7 +73,8 @@ def correlation_matrix(comoments: CoMoments) -> np.ndarray:
     -------
     numpy.ndarray
         ``(k, k)`` matrix; NaN where a pair has fewer than two rows or a column is constant
-        over the pair's rows (the coefficient is undefined there).
+        over the pair's rows (the coefficient is undefined there), or where a co-moment
+        overflows float64 (values near the float64 limits: it cannot be computed).
 
     Notes
     -----
@@ -84,7 +85,9 @@ def correlation_matrix(comoments: CoMoments) -> np.ndarray:
     """
     c = comoments
     m2_i, m2_j = c.m2, c.m2.T
-    defined = (c.n >= 2) & (m2_i > 0) & (m2_j > 0)
+    with np.errstate(invalid="ignore"):
+        defined = (c.n >= 2) & (m2_i > 0) & (m2_j > 0)
+    defined &= np.isfinite(m2_i) & np.isfinite(m2_j) & np.isfinite(c.c)
     r = np.full(c.c.shape, np.nan)
     r[defined] = _ratio_to_geometric_mean(c.c[defined], m2_i[defined], m2_j[defined])
     diagonal = np.diag_indices_from(r)
@@ -581,7 +584,16 @@ def _pearson_t(r: float, n: float, alternative: str) -> TestResult:
 def _undefined_reason(key: tuple[str, str], m2: np.ndarray | None, i: int, j: int) -> str:
     if m2 is None:
         return f"correlation of {key} is undefined: a column is constant over the pair's rows"
-    constant = [key[a] for a, v in ((0, m2[i, j]), (1, m2[j, i])) if not v > 0]
+    spread = ((0, m2[i, j]), (1, m2[j, i]))
+    overflow = [key[a] for a, v in spread if not np.isfinite(v)]
+    if overflow:
+        return (
+            f"correlation of {key} cannot be computed: the sum of squared deviations of "
+            f"{overflow} overflows float64 (values near the float64 limits)"
+        )
+    constant = [key[a] for a, v in spread if not v > 0]
+    if not constant:
+        return f"correlation of {key} cannot be computed: their co-moment overflows float64"
     return f"correlation of {key} is undefined: {constant} constant over the pair's rows"
 
 

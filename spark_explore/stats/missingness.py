@@ -626,9 +626,12 @@ def missingness_association(
             reference=WELCH_REF,
         )
     vn1, vn2 = v1 / n1, v2 / n2
-    df = (vn1 + vn2) ** 2 / (vn1**2 / (n1 - 1) + vn2**2 / (n2 - 1))  # Welch-Satterthwaite
+    # Welch-Satterthwaite df = (vn1 + vn2)^2 / (vn1^2 / (n1 - 1) + vn2^2 / (n2 - 1)), and the
+    # pooled variance, in forms whose squares and products cannot overflow for large values
+    a, b = vn1 / (vn1 + vn2), vn2 / (vn1 + vn2)
+    df = 1.0 / (a * a / (n1 - 1) + b * b / (n2 - 1))
     t = (m1 - m2) / math.sqrt(vn1 + vn2)
-    sp = math.sqrt(((n1 - 1) * v1 + (n2 - 1) * v2) / (n1 + n2 - 2))  # pooled sd
+    sp = math.sqrt((n1 - 1) / (n1 + n2 - 2) * v1 + (n2 - 1) / (n1 + n2 - 2) * v2)  # pooled sd
     return TestResult(
         statistic=float(t),
         pvalue=float(2.0 * stats.t.sf(abs(t), df)),

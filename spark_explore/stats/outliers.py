@@ -421,7 +421,8 @@ def z_bounds(
     Parameters
     ----------
     mean, std : float or None
-        Exact mean and standard deviation of the column.
+        Exact mean and standard deviation of the column; ``std`` may be ``inf``, the
+        standard deviation of values near the float64 limits, whose square sums overflow.
     z : float
         Cut-off, 3 by default.
     n : int, optional
@@ -430,12 +431,13 @@ def z_bounds(
     Returns
     -------
     FencesResult
-        ``rule="z"``, ``method=EXACT``. Not applicable for a missing or zero ``std``.
+        ``rule="z"``, ``method=EXACT``. Not applicable for a missing, zero or infinite
+        ``std``.
 
     Raises
     ------
     InvalidArgumentError
-        Non-finite inputs, a negative ``std``, or a non-positive ``z``.
+        A non-finite ``mean``, a NaN or negative ``std``, or a non-positive ``z``.
 
     Warns
     -----
@@ -468,6 +470,14 @@ def z_bounds(
             "z",
             "no mean or sd (the column has no finite values)",
             {"mean": mean, "std": std, "z": z},
+            EXACT,
+            Z_REF,
+        )
+    if float(std) == math.inf:
+        return _fences_na(
+            "z",
+            "the standard deviation overflows float64 (values near the float64 limits)",
+            {"mean": float(mean), "std": None, "z": z},
             EXACT,
             Z_REF,
         )

@@ -8,8 +8,10 @@ which the tests use to compute scipy/statsmodels references.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from spark_explore.api import ProfileResult, profile
 from spark_explore.config import ScanConfig
 from spark_explore.protocols.base import ProtocolContext
-from spark_explore.states.batch import to_float64
+from spark_explore.scan.plan import KEY_SLOT, hash_slot_of, plan_from_schema
+from spark_explore.states.batch import Batch, to_float64
 
 #: Rows of the planted table, and of its uniform sample (a strict subset of the rows).
 PLANTED_ROWS = 6000
@@ -76,6 +80,24 @@ def profiled(
         result = profile(spark.read.parquet(str(path)).repartition(3), config or CONFIGS.get(name))
         _PROFILES[key] = Profiled(result, table, path)
     return _PROFILES[key]
+
+
+def _hash64(value: object) -> int:
+    digest = hashlib.blake2b(repr(value).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def local_context(table: pa.Table, config: ScanConfig | None = None) -> ProtocolContext:
+    """A context from states updated on the driver, without Spark (for degenerate cases)."""
+    plan = plan_from_schema(from_arrow_schema(table.schema), config)
+    batch = table.rename_columns([plan.leaf(name).slot for name in table.column_names])
+    batch = batch.append_column(KEY_SLOT, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    for leaf in plan.hashed_leaves:  # what Spark's xxhash64 provides in a scan
+        hashes = [_hash64(value) for value in table.column(leaf.name).to_pylist()]
+        batch = batch.append_column(hash_slot_of(leaf), pa.array(hashes, pa.int64()))
+    bundle = plan.empty_bundle()
+    bundle.update(Batch(batch))
+    return ProtocolContext(bundle, plan)
 
 
 def _real(name: str) -> Any:
@@ -161,6 +183,60 @@ def degenerate_table() -> pa.Table:
             "messy_txt": pa.array(["a", "", "  ", "NA", None, "b"] + ["a", "b"] * 3),
         }
     )
+
+
+#: Values at both ends of the float64 range in turn with zeros, the smallest subnormal and
+#: non-finite values: the mean of the finite ones is about 0, their squares overflow.
+SPECIALS = (0.0, -0.0, float("nan"), float("inf"), float("-inf"), 1e308, -1e308, 5e-324)
+
+
+def extremes_table(rows: int = 4000, seed: int = 11) -> pa.Table:
+    """Columns whose central moments overflow float64, beside ordinary ones.
+
+    ``v``: ``SPECIALS`` in turn (its M2 overflows); ``w``: ``v`` as float32, clipped to
+    +-3e38 (its moments stay finite); ``big``: N(0, 1e100) (its M4 overflows); ``x``:
+    N(0, 1); ``g``: three groups in turn; ``h``: two groups in runs of 7 rows.
+    """
+    rng = np.random.default_rng(seed)
+    v = np.array(SPECIALS)[np.arange(rows) % len(SPECIALS)]
+    return pa.table(
+        {
+            "g": pa.array(np.array(["a", "b", "c"])[np.arange(rows) % 3]),
+            "h": pa.array(np.array(["p", "q"])[(np.arange(rows) // 7) % 2]),
+            "v": pa.array(v),
+            "w": pa.array(v.clip(-3e38, 3e38).astype(np.float32)),
+            "big": pa.array(rng.normal(0.0, 1e100, rows)),
+            "x": pa.array(rng.normal(0.0, 1.0, rows)),
+        }
+    )
+
+
+def failed_steps(results: Any) -> list[str]:
+    """Every ``"failed: ..."`` reason in a protocol's results: a step that raised."""
+    if isinstance(results, dict):
+        reason = results.get("reason")
+        own = [reason] if isinstance(reason, str) and reason.startswith("failed") else []
+        return own + [text for value in results.values() for text in failed_steps(value)]
+    if isinstance(results, list):
+        return [text for value in results for text in failed_steps(value)]
+    return []
+
+
+def extremes_report(module: Any, config: ScanConfig | None = None) -> tuple[pa.Table, dict]:
+    """The extremes table and a protocol's report on it, run with every warning an error
+    (nothing may reach the console); no step may fail."""
+    table = extremes_table()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = module.run(local_context(table, config)).to_dict()
+    assert failed_steps(report["results"]) == []
+    return table, report
+
+
+def finite_values(table: pa.Table, name: str) -> np.ndarray:
+    """A column's finite values as float64."""
+    x = to_float64(table.column(name).combine_chunks())
+    return x[np.isfinite(x)]
 
 
 TABLES = {

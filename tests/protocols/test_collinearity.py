@@ -23,6 +23,7 @@ from spark_explore.config import ScanConfig
 from spark_explore.protocols import collinearity
 from spark_explore.protocols.base import ProtocolContext
 from tests.nist import certified, lre
+from tests.protocols import extremes_report
 from tests.stats.test_collinearity import _exact_r
 
 COVARIATES = ["GNPDEFL", "GNP", "UNEMP", "ARMED", "POP", "YEAR"]
@@ -235,3 +236,19 @@ def test_nasty_design_reports_exact_dependencies_and_excluded_columns(nasty) -> 
     # the null space's proportions are summed, so the group does not depend on its basis
     assert exact["names"] == ["(intercept)", "X", "BIG", "LITTLE", "HUGE", "TINY", "ROUND"]
     assert any("exact linear combination" in f for f in nasty["findings"])
+
+
+def test_values_near_the_float64_limits_are_reported_not_raised() -> None:
+    table, report = extremes_report(collinearity)
+    results = report["results"]
+    for other in ("w", "big", "x"):
+        pearson = results[f"v ~ {other}"]["pearson"]
+        assert pearson["applicable"] is False and "constant" not in pearson["reason"]
+        assert pearson["reason"] == (
+            f"correlation of ('v', {other!r}) cannot be computed: the sum of squared deviations "
+            "of ['v'] overflows float64 (values near the float64 limits)"
+        )
+    assert "overflows float64" in results["v"]["vif"]["reason"]
+    big, x = table.column("big").to_numpy(), table.column("x").to_numpy()
+    r = results["big ~ x"]["pearson"]["effect_size"]
+    assert r == pytest.approx(np.corrcoef(np.ldexp(big, -332), x)[0, 1], rel=1e-9)

@@ -9,14 +9,11 @@ duplicate counts of generated tables.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from pyspark.sql.pandas.types import from_arrow_schema
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
@@ -24,10 +21,8 @@ from spark_explore.api import profile
 from spark_explore.config import ScanConfig
 from spark_explore.protocols import independence
 from spark_explore.protocols.base import ProtocolContext
-from spark_explore.scan.plan import KEY_SLOT, hash_slot_of, plan_from_schema
-from spark_explore.states.batch import Batch
 from spark_explore.states.grouped import level_rank
-from tests.protocols import profiled
+from tests.protocols import extremes_report, local_context, profiled
 
 DISTINCT, COPIES = 300, 200
 
@@ -160,24 +155,6 @@ def test_level_cap_folds_into_other_and_is_reported(generated) -> None:
     assert "(other)" in eta["details"]["levels"] and any("cap" in w for w in eta["warnings"])
 
 
-def _hash64(value: object) -> int:
-    digest = hashlib.blake2b(repr(value).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
-
-
-def _local_context(table: pa.Table, config: ScanConfig) -> ProtocolContext:
-    """A context from states updated on the driver, without Spark (for degenerate cases)."""
-    plan = plan_from_schema(from_arrow_schema(table.schema), config)
-    batch = table.rename_columns([plan.leaf(name).slot for name in table.column_names])
-    batch = batch.append_column(KEY_SLOT, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    for leaf in plan.hashed_leaves:  # what Spark's xxhash64 provides in a scan
-        hashes = [_hash64(value) for value in table.column(leaf.name).to_pylist()]
-        batch = batch.append_column(hash_slot_of(leaf), pa.array(hashes, pa.int64()))
-    bundle = plan.empty_bundle()
-    bundle.update(Batch(batch))
-    return ProtocolContext(bundle, plan)
-
-
 def test_id_like_columns_are_not_grouping_columns_and_say_so() -> None:
     table = pa.table(
         {
@@ -186,7 +163,7 @@ def test_id_like_columns_are_not_grouping_columns_and_say_so() -> None:
             "v": np.arange(40.0),
         }
     )
-    report = independence.run(_local_context(table, ScanConfig(max_groups=5))).to_dict()
+    report = independence.run(local_context(table, ScanConfig(max_groups=5))).to_dict()
     for subject, test in (
         ("ident ~ kind", "chi_square"),
         ("ident ~ kind", "mutual_information"),
@@ -201,8 +178,20 @@ def test_id_like_columns_are_not_grouping_columns_and_say_so() -> None:
 
 def test_empty_table_and_no_pairs_are_reported_not_raised() -> None:
     table = pa.table({"v": pa.array([], pa.float64()), "g": pa.array([], pa.string())})
-    report = independence.run(_local_context(table, ScanConfig())).to_dict()
+    report = independence.run(local_context(table, ScanConfig())).to_dict()
     duplicates = report["results"]["(rows)"]["duplicates"]
     assert not duplicates["applicable"] and "no rows" in duplicates["reason"]
     entry = report["results"]["v ~ g"]["correlation_ratio"]
     assert not entry["applicable"] and entry["verdict"] == "not applicable"
+
+
+def test_values_near_the_float64_limits_are_reported_not_raised() -> None:
+    table, report = extremes_report(independence)
+    eta = report["results"]["v ~ g"]["correlation_ratio"]
+    assert eta["applicable"] is False
+    assert eta["reason"] == "the sums of squares overflow float64 (values near the float64 limits)"
+    labels = np.array(table.column("g").to_pylist())
+    big = table.column("big").to_numpy()
+    ref = stats.f_oneway(*(big[labels == level] for level in ("a", "b", "c")))
+    got = report["results"]["big ~ g"]["correlation_ratio"]
+    assert got["statistic"] == pytest.approx(ref.statistic, rel=1e-10)

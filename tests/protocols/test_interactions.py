@@ -23,7 +23,7 @@ from spark_explore.api import profile
 from spark_explore.config import ScanConfig
 from spark_explore.protocols import interactions
 from spark_explore.protocols.base import ProtocolContext
-from tests.protocols import profiled
+from tests.protocols import extremes_report, profiled
 from tests.spark.test_single_scan import _stage_metrics
 from tests.stats.test_anova import _assert_table
 
@@ -202,3 +202,26 @@ def test_degenerate_groups_are_not_applicable_with_a_reason(spark) -> None:
     assert one["verdict"] == "not applicable"
     nulls = report["results"]["x ~ all_null | g"]["equal_correlations"]
     assert not nulls["applicable"]
+
+
+def test_values_near_the_float64_limits_are_reported_not_raised() -> None:
+    table, report = extremes_report(interactions, ScanConfig(target="v"))
+    results = report["results"]
+    anova = results["v ~ g * h"]["two_way_anova"]
+    assert anova["applicable"] is False
+    assert (
+        anova["reason"] == "the sums of squares overflow float64 (values near the float64 limits)"
+    )
+    # the sample screens: F does not change when y and x are scaled by powers of two, which
+    # keeps statsmodels' sums of squares of y near 1e308 finite
+    frame = table.to_pandas()
+    frame = frame[np.isfinite(frame["v"])].assign(
+        y=lambda f: np.ldexp(f["v"], -1024), x1=lambda f: np.ldexp(f["big"], -332)
+    )
+    ref = anova_lm(smf.ols("y ~ x1 + x", frame).fit(), smf.ols("y ~ x1 * x", frame).fit())
+    product = results["v ~ big * x"]["product_term"]
+    assert product["statistic"] == pytest.approx(ref["F"].iloc[1], rel=RTOL)
+    assert product["details"]["ss_residual_full"] is None  # beyond float64 in v's units
+    ref = anova_lm(smf.ols("y ~ x1 + C(g)", frame).fit(), smf.ols("y ~ x1 * C(g)", frame).fit())
+    slopes = results["v ~ big * g"]["slopes_by_level"]
+    assert slopes["statistic"] == pytest.approx(ref["F"].iloc[1], rel=RTOL)

@@ -21,7 +21,7 @@ from statsmodels.stats.proportion import proportions_ztest
 
 from spark_explore.protocols import missing_values
 from spark_explore.stats.missingness import little_mcar, pattern_stats
-from tests.protocols import profiled
+from tests.protocols import extremes_report, profiled
 
 RTOL = 1e-9
 MEASUREMENTS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
@@ -168,3 +168,20 @@ def test_kinds_are_counted_apart_and_degenerate_columns_reported(spark) -> None:
     assert "all_null" not in little["columns"] and "constant" not in little["columns"]
     assert little["approximate"]  # messy_num's infinities are left out of their patterns
     assert any("constant or empty" in w for w in little["warnings"])
+
+
+def test_values_near_the_float64_limits_are_reported_not_raised() -> None:
+    table, report = extremes_report(missing_values)
+    means = report["results"]["w missingness"]["means"]
+    assert means["v"]["applicable"] is False
+    assert "sum of squared deviations overflows float64" in means["v"]["reason"]
+    # Welch's test of big where w is missing or not; scipy's own Welch df overflows for
+    # values near 1e100, so it runs on them scaled by an exact power of two
+    missing = np.isnan(table.column("w").to_numpy())
+    big = np.ldexp(table.column("big").to_numpy(), -332)
+    want = scipy.stats.ttest_ind(big[missing], big[~missing], equal_var=False)
+    got = means["big"]
+    np.testing.assert_allclose([got["statistic"], got["pvalue"]], list(want), rtol=1e-9)
+    little = report["results"]["Little's MCAR"]
+    assert little["applicable"] and little["columns"] == ["w", "big", "x"]
+    assert any("overflows float64" in text and text.endswith(": v") for text in little["warnings"])

@@ -16,7 +16,7 @@ import pytest
 import scipy.stats
 
 from spark_explore.protocols import normality
-from tests.protocols import PLANTED_ROWS, profiled
+from tests.protocols import PLANTED_ROWS, extremes_report, finite_values, profiled
 
 RTOL = 1e-9
 
@@ -108,3 +108,24 @@ def test_degenerate_columns_are_not_applicable_with_reasons(spark) -> None:
     x = report.results["x"]  # 12 values: computed, with the small-sample caveats carried
     assert x["skewness"]["applicable"] and x["jarque_bera"]["warnings"]
     _check_column(data, report, "x")
+
+
+def test_values_near_the_float64_limits_are_reported_not_raised() -> None:
+    table, report = extremes_report(normality)
+    results = report["results"]
+    assert results["v"] == {
+        "applicable": False,
+        "reason": "the sum of squared deviations overflows float64 (values near the float64 "
+        "limits)",
+    }
+    big, x = results["big"], finite_values(table, "big")  # M2 and M3 fit in float64, M4 not
+    _close(big["skewness"], scipy.stats.skewtest(x))
+    assert big["shape"]["skewness"] == pytest.approx(scipy.stats.skew(x), rel=RTOL)
+    assert big["shape"]["excess_kurtosis"] is None
+    for test in ("kurtosis", "dagostino_pearson", "jarque_bera"):
+        assert big[test]["applicable"] is False, test
+        assert big[test]["reason"] == "the fourth central moment overflows float64", test
+    assert big["verdict"]["decision"] == "consistent with normal"
+    w, x = results["w"], finite_values(table, "w")
+    _close(w["kurtosis"], scipy.stats.kurtosistest(x))
+    _close(w["jarque_bera"], scipy.stats.jarque_bera(x))

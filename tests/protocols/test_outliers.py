@@ -16,7 +16,7 @@ from scipy.spatial.distance import mahalanobis
 from statsmodels.stats.multitest import multipletests
 
 from spark_explore.protocols import _common, outliers
-from tests.protocols import PLANTED_ROWS, profiled
+from tests.protocols import PLANTED_ROWS, extremes_report, finite_values, profiled
 
 RTOL = 1e-9
 
@@ -154,3 +154,18 @@ def test_holm_matches_statsmodels() -> None:
     want = multipletests(p, method="holm")[1]
     np.testing.assert_allclose(_common.holm_adjust(p), want, rtol=1e-15)
     assert _common.holm_adjust([]).size == 0
+
+
+def test_values_near_the_float64_limits_are_reported_not_raised() -> None:
+    table, report = extremes_report(outliers)
+    v = report["results"]["v"]
+    assert v["z"]["applicable"] is False
+    assert v["z"]["reason"] == (
+        "the standard deviation overflows float64 (values near the float64 limits)"
+    )
+    assert v["tukey1.5"]["applicable"]  # the quartiles are representable
+    for name in ("w", "big"):
+        x = finite_values(table, name)
+        mean, sd = np.mean(x), np.std(x, ddof=1)
+        z = report["results"][name]["z"]
+        np.testing.assert_allclose([z["low"], z["high"]], [mean - 3 * sd, mean + 3 * sd], rtol=RTOL)

@@ -16,7 +16,7 @@ import scipy.stats
 
 from spark_explore.config import ScanConfig
 from spark_explore.protocols import variance
-from tests.protocols import PLANTED_SAMPLE, profiled
+from tests.protocols import PLANTED_SAMPLE, extremes_report, profiled
 
 RTOL = 1e-9
 
@@ -126,3 +126,20 @@ def test_levels_beyond_the_cap_are_folded_and_reported(spark) -> None:
         assert entry["applicable"] is False and "distinct levels" in entry["reason"]
     else:
         assert entry["groups"]["folded_into_other"]["levels"] == 1
+
+
+def test_values_near_the_float64_limits_are_reported_not_raised() -> None:
+    table, report = extremes_report(variance)
+    results = report["results"]
+    for group, levels in (("g", ["a", "b", "c"]), ("h", ["p", "q"])):
+        entry = results[f"v by {group}"]
+        assert entry["applicable"] is False and entry["groups"]["levels"] == levels
+        assert entry["reason"] == (
+            f"the sum of squared deviations overflows float64 in group(s) {levels} (values "
+            "near the float64 limits): their variances cannot be compared"
+        )
+    labels = np.array(table.column("g").to_pylist())
+    big = table.column("big").to_numpy()
+    want = scipy.stats.bartlett(*(big[labels == level] for level in ("a", "b", "c")))
+    got = results["big by g"]["bartlett"]
+    np.testing.assert_allclose([got["statistic"], got["pvalue"]], list(want), rtol=RTOL)

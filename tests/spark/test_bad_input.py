@@ -121,6 +121,32 @@ def test_decimal_and_bigint_near_their_limits(spark, tmp_path) -> None:
         assert columns[name]["mean"] == pytest.approx(0.0, abs=1e-3 * 2**63)
 
 
+def test_values_near_the_float64_limits(spark, tmp_path, capsys, caplog) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.protocols import SPECIALS, failed_steps
+
+    v = np.array(SPECIALS)[np.arange(5000) % len(SPECIALS)]
+    w = v.clip(-3e38, 3e38).astype(np.float32)
+    pq.write_table(pa.table({"v": v, "w": w}), tmp_path / "specials.parquet")
+    assert _run(str(tmp_path / "specials.parquet"), tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Warning" not in err and "failed" not in err
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("spark_explore")]
+    document = json.loads((tmp_path / "out" / "profile.json").read_text())
+    column = document["columns"]["v"]
+    # the finite values 0, -0, 1e308, -1e308 and 5e-324 have a mean; their squares overflow
+    assert column["mean"] == 0.0 and column["finite_count"] == 3125
+    for name in ("std", "variance", "skewness", "kurtosis"):
+        assert column[name] is None and "overflows float64" in column["undefined"][name]
+    finite = w[np.isfinite(w)].astype(np.float64)
+    assert document["columns"]["w"]["std"] == pytest.approx(np.std(finite, ddof=1), rel=1e-12)
+    assert failed_steps(document["protocols"]) == []
+    assert "overflows float64" in document["protocols"]["normality"]["results"]["v"]["reason"]
+
+
 def test_nested_temporal_and_binary_types(spark, tmp_path) -> None:
     schema = T.StructType(
         [
