@@ -19,6 +19,10 @@ READERS = ("auto", "spark", "arrow")
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "conf" / "default.yaml"
 
+#: The top-level sections of a configuration file: ``scan`` (:class:`ScanConfig`) and
+#: ``protocols`` (:class:`~spark_explore.protocols.base.ProtocolConfig`).
+SECTIONS = ("scan", "protocols")
+
 
 @dataclass(frozen=True)
 class ScanConfig:
@@ -155,7 +159,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ScanConfig:
     Raises
     ------
     ConfigError
-        The file is missing or malformed, or names an unknown key.
+        The file is missing or malformed, or names an unknown key (in its ``scan:``
+        section or at its top level).
     """
     import yaml
 
@@ -170,6 +175,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ScanConfig:
             raise ConfigError(f"cannot read configuration file `{config_path}`: {exc}") from None
         if not isinstance(loaded, dict) or not isinstance(loaded.get("scan", {}), dict):
             raise ConfigError(f"`{config_path}` must hold a mapping with a `scan:` section.")
+        check_sections(loaded, config_path)
         values.update(loaded.get("scan") or {})
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in dataclasses.fields(ScanConfig)}
@@ -185,3 +191,35 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ScanConfig:
     if "quantiles" in values:
         values["quantiles"] = tuple(float(q) for q in values["quantiles"])
     return ScanConfig(**values)
+
+
+def check_sections(loaded: dict[Any, Any], path: Path) -> None:
+    """Refuse top-level keys of a configuration file other than :data:`SECTIONS`, which
+    would otherwise be ignored; a key that belongs in a section is named with it
+    (``reader`` -> ``scan.reader``).
+
+    Raises
+    ------
+    ConfigError
+        The file has a top-level key that is not a section.
+    """
+    unknown = [str(key) for key in loaded if key not in SECTIONS]
+    if not unknown:
+        return
+    from spark_explore.protocols.base import ProtocolConfig  # it imports this module
+
+    keys = {
+        "scan": {f.name for f in dataclasses.fields(ScanConfig)},
+        "protocols": {f.name for f in dataclasses.fields(ProtocolConfig)},
+    }
+    hints = [
+        f"`{section}.{key}`" for key in unknown for section in SECTIONS if key in keys[section]
+    ]
+    hint = f"; did you mean {' or '.join(hints)}?" if hints else "."
+    names = ", ".join(f"`{key}`" for key in unknown)
+    raise ConfigError(
+        f"unknown top-level key(s) {names} in `{path}`{hint} A configuration file holds only "
+        f"the sections {' and '.join(f'`{section}:`' for section in SECTIONS)}.",
+        got=unknown,
+        expected=list(SECTIONS),
+    )

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from spark_explore.columns import Leaf
-from spark_explore.config import DEFAULT_CONFIG_PATH
+from spark_explore.config import DEFAULT_CONFIG_PATH, check_sections
 from spark_explore.errors import ConfigError
 from spark_explore.scan.plan import ScanPlan
 from spark_explore.states.bundle import StateBundle
@@ -78,7 +78,8 @@ def load_protocol_config(path: str | Path | None = None, **overrides: Any) -> Pr
     Raises
     ------
     ConfigError
-        The section is not a mapping or names an unknown key.
+        The section is not a mapping or names an unknown key, or the file has a top-level
+        key other than its sections.
     """
     import yaml
 
@@ -92,6 +93,7 @@ def load_protocol_config(path: str | Path | None = None, **overrides: Any) -> Pr
         section = loaded.get("protocols") or {} if isinstance(loaded, dict) else None
         if not isinstance(section, dict):
             raise ConfigError(f"`protocols:` in `{config_path}` must be a mapping.")
+        check_sections(loaded, config_path)
         values.update(section)
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in dataclasses.fields(ProtocolConfig)}

@@ -222,6 +222,35 @@ def test_malformed_config_file(spark, tmp_path, capsys) -> None:
     assert "[INVALID_CONFIG]" in _error_line(capsys)
 
 
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("reader: arrow\n", "`reader` in `{path}`; did you mean `scan.reader`?"),
+        ("bogus: 1\nscan:\n  seed: 3\n", "`bogus` in `{path}`. A configuration"),
+        ("alpha: 0.05\n", "`alpha` in `{path}`; did you mean `protocols.alpha`?"),
+        (
+            "seed: 1\nz: 2.5\n",
+            "`seed`, `z` in `{path}`; did you mean `scan.seed` or `protocols.z`?",
+        ),
+    ],
+)
+def test_unknown_top_level_config_keys_are_refused(tmp_path, capsys, text, named) -> None:
+    from spark_explore.config import load_config
+    from spark_explore.errors import ConfigError
+    from spark_explore.protocols.base import load_protocol_config
+
+    config = tmp_path / "conf.yaml"
+    config.write_text(text)
+    assert _run("unused", tmp_path / "out", "--config", str(config)) == EXIT_BAD_INPUT
+    line = _error_line(capsys)
+    assert line.startswith("error: [INVALID_CONFIG] unknown top-level key(s) ")
+    assert named.format(path=config) in line
+    assert line.endswith("holds only the sections `scan:` and `protocols:`.")
+    for load in (load_config, load_protocol_config):  # each loader refuses the file
+        with pytest.raises(ConfigError, match="unknown top-level key"):
+            load(config)
+
+
 def test_output_must_be_writable_and_outside_the_table(spark, tmp_path, capsys) -> None:
     path = tmp_path / "t"
     spark.range(3).write.parquet(str(path))
