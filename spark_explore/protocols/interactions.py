@@ -92,6 +92,11 @@ MIN_LEVEL_ROWS = 4
 SLOPES_TEST = "interaction F-test (slopes by level)"
 FISHER_Z_TEST = "equality of correlations across levels (Fisher z)"
 _REF_PRODUCT = "Cohen, Cohen, West & Aiken (2003), ch. 7: F-test of added product terms"
+
+#: A reduced fit whose residual sum of squares is below this share of the target's total
+#: sum of squares fits exactly: what is left is rounding, about eps times the total in the
+#: slopes test's ``Syy - Sxy^2 / Sxx``, and an F-test of rounding means nothing.
+_EXACT_FIT = 64 * float(np.finfo(np.float64).eps)
 _REF_FISHER_Z = "Fisher (1921), Metron 1:3-32: chi-square test of equal correlations via z"
 
 
@@ -365,7 +370,10 @@ def _slopes_by_level(y: np.ndarray, x: np.ndarray, levels: _Levels) -> TestResul
     sse_reduced = float(sums[:, 2].sum() - sxy.sum() ** 2 / sxx.sum())
     details = {"levels": {levels.names[i]: int(counts[i]) for i in present}}
     df1, df2 = float(sloped.sum() - 1), float(n - present.size - sloped.sum())
-    return _partial_f(sse_reduced, max(sse_full, 0.0), df1, df2, n, test, details, scale=2 * e)
+    total = float(((yv - yv.mean()) ** 2).sum())
+    return _partial_f(
+        sse_reduced, max(sse_full, 0.0), df1, df2, n, test, details, scale=2 * e, total=total
+    )
 
 
 def _nested_f(
@@ -385,7 +393,8 @@ def _nested_f(
     sse_r, rank_r = _least_squares(reduced, y)
     sse_f, rank_f = _least_squares(full, y)
     df1, df2 = float(rank_f - rank_r), float(n - rank_f)
-    return _partial_f(sse_r, sse_f, df1, df2, n, test, details, scale=scale)
+    total = float(((y - y.mean()) ** 2).sum())
+    return _partial_f(sse_r, sse_f, df1, df2, n, test, details, scale=scale, total=total)
 
 
 def _partial_f(
@@ -398,11 +407,14 @@ def _partial_f(
     details: dict[str, Any],
     *,
     scale: int = 0,
+    total: float = 0.0,
 ) -> TestResult:
     """F = ((SSE_r - SSE_f) / df1) / (SSE_f / df2), with partial R^2 as the effect size.
 
     The sums of squares are those of the target times ``2**(-scale / 2)``; the details
     report them in the target's units (``inf``, so null, where that overflows float64).
+    ``total`` is the target's sum of squares about its mean, in the same units: an SSE_r
+    within rounding of it (:data:`_EXACT_FIT`) is an exact fit.
     """
     if df1 <= 0:
         return not_applicable(
@@ -420,10 +432,10 @@ def _partial_f(
             method=SAMPLE,
             reference=_REF_PRODUCT,
         )
-    if sse_r <= 0:
+    if sse_r <= _EXACT_FIT * total:
         return not_applicable(
             test,
-            "the main effects fit the target exactly",
+            "the main effects fit the target exactly (up to rounding)",
             n=n,
             method=SAMPLE,
             reference=_REF_PRODUCT,

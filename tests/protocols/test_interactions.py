@@ -23,7 +23,7 @@ from spark_explore.api import profile
 from spark_explore.config import ScanConfig
 from spark_explore.protocols import interactions
 from spark_explore.protocols.base import ProtocolContext
-from tests.protocols import extremes_report, profiled
+from tests.protocols import extremes_report, local_context, profiled
 from tests.spark.test_single_scan import _stage_metrics
 from tests.stats.test_anova import _assert_table
 
@@ -225,3 +225,22 @@ def test_values_near_the_float64_limits_are_reported_not_raised() -> None:
     ref = anova_lm(smf.ols("y ~ x1 + C(g)", frame).fit(), smf.ols("y ~ x1 * C(g)", frame).fit())
     slopes = results["v ~ big * g"]["slopes_by_level"]
     assert slopes["statistic"] == pytest.approx(ref["F"].iloc[1], rel=RTOL)
+
+
+def test_a_target_the_main_effects_fit_to_rounding_is_an_exact_fit() -> None:
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=3000)
+    table = pa.table(
+        {
+            "g": np.array(["a", "b", "c"])[np.arange(3000) % 3],
+            "y": 3.0 * w + 2.0,  # exactly linear in w, up to the rounding of each value
+            "w": w,
+            "x": rng.normal(size=3000),
+        }
+    )
+    results = interactions.run(local_context(table, ScanConfig(target="y"))).to_dict()["results"]
+    for subject, test in (("y ~ w * x", "product_term"), ("y ~ w * g", "slopes_by_level")):
+        entry = results[subject][test]
+        assert entry["applicable"] is False, subject
+        assert entry["reason"] == "the main effects fit the target exactly (up to rounding)"
+    assert results["y ~ x * g"]["slopes_by_level"]["applicable"]
