@@ -296,16 +296,18 @@ def _file_floor(spark: SparkSession, scan: Any, columns: list[str]) -> int:
 
     def count_rows(ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         # nested, so that cloudpickle ships it by value even when this module is imported
-        import pyarrow.parquet as pq
-
-        from spark_explore.scan.file_batches import open_file, split_row_groups
+        from spark_explore.scan.file_batches import (
+            open_file,
+            split_row_groups,
+            streaming_parquet,
+        )
 
         rows = 0
         for batch in ids:
             for task in batch.column(0).to_pylist():
                 for split in tasks[task]:
                     with open_file(split.path) as handle:
-                        parquet = pq.ParquetFile(handle)
+                        parquet = streaming_parquet(handle)
                         groups = split_row_groups(parquet.metadata, split)
                         for read in parquet.iter_batches(
                             row_groups=groups, columns=columns, use_threads=False

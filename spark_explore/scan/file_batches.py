@@ -104,6 +104,18 @@ def legacy_calendar(metadata: dict[bytes, bytes] | None) -> bool:
     return any(key in (metadata or {}) for key in LEGACY_CALENDAR_KEYS)
 
 
+#: Bytes a Parquet column chunk is read in: the reader then holds about this much of each
+#: column at a time, instead of whole column chunks (a row group of 128 MB, say).
+READ_BUFFER_BYTES = 2**20
+
+
+def streaming_parquet(handle: pa.NativeFile) -> pq.ParquetFile:
+    """A Parquet file whose column chunks are streamed in buffers of
+    :data:`READ_BUFFER_BYTES` as batches are decoded, not read whole first: the worker's
+    memory is then bounded by the batch size, not by the table's row-group size."""
+    return pq.ParquetFile(handle, buffer_size=READ_BUFFER_BYTES, pre_buffer=False)
+
+
 def open_file(uri: str) -> pa.NativeFile:
     """Open a data file by the URI Spark lists it under (``file:``, ``s3://``, ...)."""
     filesystem, path = file_system(uri)
@@ -145,7 +157,7 @@ class FileProjection:
         """The projected batches of the row groups whose midpoints lie in ``splits``."""
         for split in splits:
             with open_file(split.path) as handle:
-                parquet = pq.ParquetFile(handle)
+                parquet = streaming_parquet(handle)
                 yield from self._read_split(parquet, split)
 
     def _read_split(self, parquet: pq.ParquetFile, split: FileSplit) -> Iterator[pa.RecordBatch]:
