@@ -62,7 +62,7 @@ def read_files(spark: SparkSession, location: Location, fmt: str) -> Source:
             path=location.spec,
             format=fmt,
         )
-    notes = [f"Read {location.spec} as {fmt} with Spark."]
+    notes = [f"Opened {location.spec} as {fmt}."]
     if fmt == "csv":
         notes.append(
             "CSV read with header=true and inferSchema=true (Spark reads the data once more "
