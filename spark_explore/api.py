@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -78,11 +79,20 @@ def profile(
     """
     from spark_explore.scan.job import run_scan
 
+    plan = _plan(df, config)
+    return _timed(plan, lambda: run_scan(df, plan, progress=progress))
+
+
+def _plan(df: DataFrame, config: ScanConfig | None) -> ScanPlan:
     if not df.columns:
         raise EmptySourceError("the table has no columns to profile.")
-    plan = plan_from_schema(df.schema, config)
+    return plan_from_schema(df.schema, config)
+
+
+def _timed(plan: ScanPlan, scan: Callable[[], StateBundle]) -> ProfileResult:
+    """Run the scan and wrap its merged states, with the seconds it took."""
     start = time.perf_counter()
-    bundle = run_scan(df, plan, progress=progress)
+    bundle = scan()
     return ProfileResult(bundle, plan, seconds=time.perf_counter() - start)
 
 
@@ -98,7 +108,7 @@ def profile_table(
     """
     from spark_explore.readers import open_source
     from spark_explore.scan.file_reader import choose_reader
-    from spark_explore.scan.job import run_file_scan
+    from spark_explore.scan.job import run_file_scan, run_scan
 
     source = open_source(
         spark,
@@ -108,16 +118,13 @@ def profile_table(
         where=options.where,
         delta_version=options.delta_version,
     )
-    if not source.df.columns:
-        raise EmptySourceError("the table has no columns to profile.")
-    plan = plan_from_schema(source.df.schema, options.scan)
+    plan = _plan(source.df, options.scan)
     reader = choose_reader(spark, source, plan, options.where)
-    if reader.scan is None:
-        result = profile(source.df, options.scan, progress=progress)
+    file_scan = reader.scan
+    if file_scan is None:
+        result = _timed(plan, lambda: run_scan(source.df, plan, progress=progress))
     else:
-        start = time.perf_counter()
-        bundle = run_file_scan(spark, reader.scan, plan, progress=progress)
-        result = ProfileResult(bundle, plan, seconds=time.perf_counter() - start)
+        result = _timed(plan, lambda: run_file_scan(spark, file_scan, plan, progress=progress))
     result.source = {
         "table": source.spec,
         "format": source.format,

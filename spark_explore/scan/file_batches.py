@@ -99,9 +99,17 @@ def file_column_problem(leaf: Leaf, field: pa.Field | None, time_zone: str) -> s
     )
 
 
-def legacy_calendar(metadata: dict[bytes, bytes] | None) -> bool:
-    """Whether a file's footer asks for Spark's legacy calendar rebase."""
-    return any(key in (metadata or {}) for key in LEGACY_CALENDAR_KEYS)
+def schema_problem(schema: pa.Schema, plan: ScanPlan, time_zone: str) -> str | None:
+    """Why a data file of this Arrow schema cannot be read by the file reader as Spark
+    reads it (a legacy calendar, or a leaf per :func:`file_column_problem`), or None."""
+    if any(key in (schema.metadata or {}) for key in LEGACY_CALENDAR_KEYS):
+        return "the file asks for Spark's legacy calendar rebase of dates and timestamps"
+    for leaf in plan.leaves:
+        place = leaf_place(schema, leaf.path)
+        problem = file_column_problem(leaf, place and place.field, time_zone)
+        if problem is not None:
+            return problem
+    return None
 
 
 #: Bytes a Parquet column chunk is read in: the reader then holds about this much of each
@@ -165,16 +173,10 @@ class FileProjection:
         if not groups:
             return
         schema = parquet.schema_arrow
-        if legacy_calendar(schema.metadata):
-            raise ValueError(
-                f"{split.path} asks for Spark's legacy calendar rebase, which the file reader "
-                "does not do; profile it with --reader spark."
-            )
+        problem = schema_problem(schema, self.plan, self.time_zone)
+        if problem is not None:  # the file changed since the driver checked it
+            raise ValueError(f"{split.path}: {problem}; profile it with --reader spark.")
         places = [leaf_place(schema, leaf.path) for leaf in self.plan.leaves]
-        for leaf, place in zip(self.plan.leaves, places):
-            problem = file_column_problem(leaf, place and place.field, self.time_zone)
-            if problem is not None:
-                raise ValueError(f"{split.path}: {problem}; profile it with --reader spark.")
         names = sorted({place.column for place in places if place is not None})
         for batch in parquet.iter_batches(
             batch_size=self.batch_rows, row_groups=groups, columns=names, use_threads=False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -22,13 +23,7 @@ from urllib.parse import urlparse
 import pyarrow.parquet as pq
 
 from spark_explore.errors import InvalidArgumentError
-from spark_explore.scan.file_batches import (
-    file_column_problem,
-    file_system,
-    leaf_place,
-    legacy_calendar,
-    open_file,
-)
+from spark_explore.scan.file_batches import leaf_place, open_file, schema_problem
 from spark_explore.scan.file_tasks import FileSplit, max_split_bytes, plan_tasks
 from spark_explore.scan.plan import ScanPlan
 
@@ -71,12 +66,16 @@ def choose_reader(
     wanted = plan.config.reader
     if wanted == "spark":
         return ReaderChoice(None, "Read by Spark (reader: spark).")
-    problem = _problem(spark, source, plan, where, local_only=wanted == "auto")
+    files = source.data_files or ()
+    sizes: list[int] = []
+    problem = _source_problem(source, where, local_only=wanted == "auto")
     if problem is None:
-        scan = _file_scan(spark, source.data_files or ())
+        problem = _files_problem(files, plan, _time_zone(spark), sizes)
+    if problem is None:
+        scan = _file_scan(spark, files, sizes)
         note = (
             f"Read by the Python workers with pyarrow, not by Spark ({len(scan.tasks)} tasks "
-            f"over {len(source.data_files or ())} Parquet file(s); reader: {wanted})."
+            f"over {len(files)} Parquet file(s); reader: {wanted})."
         )
         return ReaderChoice(scan, note)
     if wanted == "arrow":
@@ -87,10 +86,8 @@ def choose_reader(
     return ReaderChoice(None, f"Read by Spark, because {problem}.")
 
 
-def _problem(
-    spark: SparkSession, source: Source, plan: ScanPlan, where: str | None, local_only: bool
-) -> str | None:
-    """Why the file reader cannot stand in for Spark's on this source, or None."""
+def _source_problem(source: Source, where: str | None, local_only: bool) -> str | None:
+    """Why the file reader cannot stand in for Spark's on this source as a whole, or None."""
     files = source.data_files
     if files is None:
         return f"the source ({source.format}) is not a set of plain Parquet files"
@@ -103,30 +100,29 @@ def _problem(
             "its files are not on a local file system (set reader: arrow if the workers can "
             "read them with pyarrow)"
         )
-    time_zone = _time_zone(spark)
-    for path in files:  # footers only: a few hundred microseconds a local file
-        problem = _file_problem(path, plan, time_zone)
-        if problem is not None:
-            return problem
     return None
 
 
-def _file_problem(path: str, plan: ScanPlan, time_zone: str) -> str | None:
-    """Why one data file cannot be read by the file reader as Spark reads it, or None."""
-    try:
-        with open_file(path) as handle:
-            schema = pq.ParquetFile(handle).schema_arrow
-    except (OSError, ValueError) as exc:
-        return f"pyarrow cannot open {path} ({exc})"
-    if legacy_calendar(schema.metadata):
-        return f"{path} asks for Spark's legacy calendar rebase of dates and timestamps"
-    for leaf in plan.leaves:
-        place = leaf_place(schema, leaf.path)
-        if place is None and _partition_directory(path, leaf.path[0]):
-            return f"column `{leaf.name}` is a partition column, not stored in the data files"
-        if place is None:  # stored in other files only: read as null where missing, as Spark
-            continue
-        problem = file_column_problem(leaf, place.field, time_zone)
+def _files_problem(
+    files: Sequence[str], plan: ScanPlan, time_zone: str, sizes: list[int]
+) -> str | None:
+    """Why some data file cannot be read by the file reader as Spark reads it, or None.
+
+    Each file is opened once, for its footer (a few hundred microseconds a local file);
+    its size is appended to ``sizes`` for the scan's tasks.
+    """
+    for path in files:
+        try:
+            with open_file(path) as handle:
+                sizes.append(handle.size())
+                schema = pq.ParquetFile(handle).schema_arrow
+        except (OSError, ValueError) as exc:
+            return f"pyarrow cannot open {path} ({exc})"
+        for leaf in plan.leaves:  # a column a file lacks reads as null, as in Spark ...
+            if leaf_place(schema, leaf.path) is None and _partition_directory(path, leaf.path[0]):
+                # ... but not a partition column, whose value lives in the path
+                return f"column `{leaf.name}` is a partition column, not stored in the data files"
+        problem = schema_problem(schema, plan, time_zone)
         if problem is not None:
             return f"{problem} ({path})"
     return None
@@ -138,8 +134,7 @@ def _partition_directory(path: str, column: str) -> bool:
     return any(folder.lower().startswith(column.lower() + "=") for folder in folders)
 
 
-def _file_scan(spark: SparkSession, files: tuple[str, ...]) -> FileScan:
-    sizes = [_size(path) for path in files]
+def _file_scan(spark: SparkSession, files: Sequence[str], sizes: Sequence[int]) -> FileScan:
     open_cost = _conf_bytes(spark, "spark.sql.files.openCostInBytes", 4 * 2**20)
     split = max_split_bytes(
         sizes,
@@ -153,11 +148,6 @@ def _file_scan(spark: SparkSession, files: tuple[str, ...]) -> FileScan:
 
 def _is_local(path: str) -> bool:
     return urlparse(path).scheme in ("", "file")
-
-
-def _size(uri: str) -> int:
-    filesystem, path = file_system(uri)
-    return int(filesystem.get_file_info(path).size or 0)
 
 
 def _time_zone(spark: SparkSession) -> str:

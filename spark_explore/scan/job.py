@@ -89,8 +89,7 @@ def run_file_scan(
     (:class:`~spark_explore.scan.file_batches.FileProjection`); the partial states are
     merged as in :func:`run_scan`.
     """
-    width = len(plan.leaves) + 1 + len(plan.hashed_leaves)
-    projection = FileProjection(plan, _batch_rows(plan, width), scan.time_zone)
+    projection = FileProjection(plan, _batch_rows(plan), scan.time_zone)
     tasks = scan.tasks
 
     def read(ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -142,11 +141,13 @@ def project(df: DataFrame, plan: ScanPlan) -> tuple[DataFrame, int]:
     leaf_columns = [_leaf_column(leaf) for leaf in plan.leaves]
     hashes = [F.xxhash64(F.col(leaf.slot)).alias(hash_slot_of(leaf)) for leaf in plan.hashed_leaves]
     projected = df.select(*leaf_columns).select("*", _row_key(plan).alias(KEY_SLOT), *hashes)
-    return projected, _batch_rows(plan, len(plan.leaves) + 1 + len(hashes))
+    return projected, _batch_rows(plan)
 
 
-def _batch_rows(plan: ScanPlan, width: int) -> int:
-    """Rows per Arrow batch: about ``batch_cells`` values of ``width`` columns."""
+def _batch_rows(plan: ScanPlan) -> int:
+    """Rows per Arrow batch: about ``batch_cells`` values of the projection's columns (one
+    per leaf, the row key, one hash per hashed leaf)."""
+    width = len(plan.leaves) + 1 + len(plan.hashed_leaves)
     return max(1_000, plan.config.batch_cells // width)
 
 

@@ -52,3 +52,21 @@ def test_split_holds_half_open_range() -> None:
     split = FileSplit("f", 100, 50)
     assert split.holds(100) and split.holds(149.5)
     assert not split.holds(150) and not split.holds(99.9)
+
+
+def test_worker_refuses_a_file_changed_since_the_check(tmp_path) -> None:
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    from spark_explore.scan.file_batches import FileProjection
+    from spark_explore.scan.plan import plan_from_schema
+
+    plan = plan_from_schema(StructType([StructField("x", LongType())]))
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"x": pa.array([1, 2], pa.int32())}), path)  # Spark: bigint
+    split = FileSplit(str(path), 0, path.stat().st_size)
+    with pytest.raises(ValueError, match="t.parquet: column `x` is int32"):
+        list(FileProjection(plan, 1000, "UTC").read([split]))
+    pq.write_table(pa.table({"x": pa.array([1, 2], pa.int64())}), path)
+    split = FileSplit(str(path), 0, path.stat().st_size)
+    (batch,) = FileProjection(plan, 1000, "UTC").read([split])
+    assert batch.column("_c0").to_pylist() == [1, 2]
