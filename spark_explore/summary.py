@@ -108,7 +108,7 @@ def _number_summary(
             _prob_key(p): convert(q)
             for p, q in zip(plan.config.quantiles, kll.quantiles(list(plan.config.quantiles)))
         }
-        out["quantile_rank_error"] = kll.rank_error
+        out["quantile_rank_error"] = 0.0 if kll.exact else kll.rank_error
         if leaf.role == TEMPORAL:
             out["mean"] = convert(mean)
             for name in ("std", "variance", "skewness", "kurtosis"):

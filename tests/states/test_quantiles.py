@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from spark_explore.errors import IncompatibleStatesError, InvalidArgumentError
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
-from spark_explore.states.quantiles import KllState
+from spark_explore.states.quantiles import KllState, counted_sketch
 from tests.states.merging import merge_randomly
 
 PROBS = np.linspace(0.0, 1.0, 41)
@@ -177,3 +177,92 @@ def test_merge_of_any_split_equals_whole(
     _assert_same_sketch(restored, whole)
     assert restored.to_bytes() == whole.to_bytes()
     _assert_same_sketch(pickle.loads(pickle.dumps(whole)), whole)
+
+
+def _exact_quantiles(x: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """The smallest value whose inclusive rank reaches each probability."""
+    return np.quantile(x, probs, method="inverted_cdf")
+
+
+def test_few_distinct_integers_are_counted_exactly() -> None:
+    rng = np.random.default_rng(7)
+    ages = rng.integers(-1, 100, 50_000).astype(float)
+    state = KllState.empty("x")
+    for chunk in np.array_split(ages, 5):
+        state.update(_batch(chunk))
+    assert state.exact and state.n == ages.size
+    assert (state.min, state.max) == (ages.min(), ages.max())
+    probs = np.array([0.0, 1e-5, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0])
+    np.testing.assert_array_equal(state.quantiles(probs), _exact_quantiles(ages, probs))
+    points = np.array([-5.0, -1.0, 0.5, 42.0, 99.0, np.inf])
+    true_cdf = np.searchsorted(np.sort(ages), points, side="right") / ages.size
+    np.testing.assert_array_equal(state.cdf(points), true_cdf)
+    assert state.rank(42.0) == true_cdf[3]
+    restored = State.from_bytes(state.to_bytes())
+    assert isinstance(restored, KllState) and restored.exact
+    assert restored.quantiles(probs) == state.quantiles(probs)
+
+
+def test_integers_near_two_to_the_sixty_are_counted_without_rounding() -> None:
+    base = float(2**60)
+    values = base + 256.0 * np.arange(-3, 4)  # neighbours 256 apart at this magnitude
+    state = _state(np.repeat(values, [1, 2, 3, 4, 3, 2, 1]))
+    assert state.exact
+    assert state.quantiles([0.0, 0.5, 1.0]) == [values[0], values[3], values[-1]]
+
+
+@pytest.mark.parametrize(
+    "later",
+    [[0.5, 0.25], np.arange(3.0e5, 3.0e5 + 500.0), [0.0, 1e9]],
+    ids=["fraction", "many", "span"],
+)
+def test_counts_hand_over_to_the_sketch(later: list[float] | np.ndarray) -> None:
+    rng = np.random.default_rng(11)
+    first = rng.integers(0, 300, 20_000).astype(float)
+    state = _state(first)
+    assert state.exact
+    state.update(_batch(np.asarray(later, dtype=float)))
+    whole = np.sort(np.concatenate([first, later]))
+    assert not state.exact and state.n == whole.size
+    assert (state.min, state.max) == (whole[0], whole[-1])
+    q = np.array(state.quantiles(PROBS))
+    assert _rank_distance(whole, q, PROBS).max() <= state.rank_error
+
+
+def test_merges_of_counts_and_sketches() -> None:
+    rng = np.random.default_rng(5)
+    parts = [rng.integers(300 * i, 300 * i + 300, 30_000).astype(float) for i in range(3)]
+    parts.append(rng.normal(0.0, 1e4, 20_000))  # fractional: a sketch from the start
+    states = [_state(p) for p in parts]
+    assert [s.exact for s in states] == [True, True, True, False]
+    whole = np.sort(np.concatenate(parts))
+    exact_union = states[0].merge(states[1])  # 600 distinct > 2k: the sketch takes over
+    assert not exact_union.exact and exact_union.n == 60_000
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0], [0, 3, 1, 2]):
+        merged = states[order[0]]
+        for i in order[1:]:
+            merged = merged.merge(states[i])
+        assert merged.n == whole.size and (merged.min, merged.max) == (whole[0], whole[-1])
+        q = np.array(merged.quantiles(PROBS))
+        assert _rank_distance(whole, q, PROBS).max() <= merged.rank_error
+    same = states[0].merge(_state(parts[0]))  # counts add while under the cap
+    assert same.exact and same.n == 2 * parts[0].size
+
+
+def test_counted_sketch_takes_huge_counts_within_the_error_bound() -> None:
+    rng = np.random.default_rng(9)
+    values = np.sort(rng.choice(100_000, 400, replace=False)).astype(float)
+    counts = rng.integers(1, 10**12, values.size)
+    sketch = counted_sketch(values, counts, 200)
+    assert sketch.n == counts.sum()
+    ranks = np.array([sketch.get_rank(v, True) for v in values])
+    true = np.cumsum(counts) / counts.sum()
+    assert np.abs(ranks - true).max() <= sketch.normalized_rank_error(False)
+
+
+def test_a_state_written_before_exact_counts_reads_as_a_sketch() -> None:
+    state = _state(np.arange(1000.0) + 0.5)
+    fields = state._fields()
+    del fields["values"], fields["counts"]
+    old = KllState._from_fields(fields)
+    assert old.n == 1000 and old.quantiles([0.5]) == state.quantiles([0.5])
