@@ -195,13 +195,28 @@ def _report(args: argparse.Namespace, message: str) -> None:
 
 def _first_line(exc: BaseException) -> str:
     """The first line of an error's message; for a Java error raised through Py4J, of the
-    Java exception's, since the Python one only names the call that failed."""
+    Java exception's, since the Python one only names the call that failed; for an error
+    in a Python worker, the worker's exception line, since the first only says where."""
     text = str(exc).strip()
     java = getattr(exc, "java_exception", None)
     if java is not None:
         with contextlib.suppress(Exception):  # the JVM may be gone
             text = str(java.toString()).strip()
+    if type(exc).__name__ == "PythonException":
+        raised = _worker_exception_line(text)
+        if raised:
+            return raised
     return text.splitlines()[0] if text else "(no message)"
+
+
+def _worker_exception_line(text: str) -> str | None:
+    """The ``Type: message`` line that ends a Python worker's traceback, or None."""
+    traceback_text = text.split("JVM stacktrace:")[0]
+    lines = [line for line in traceback_text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if not line[0].isspace() and not line.startswith(("Traceback", "An exception")):
+            return line
+    return None
 
 
 if __name__ == "__main__":

@@ -290,3 +290,22 @@ def test_a_spark_failure_names_the_java_error(spark, tmp_path, capsys, monkeypat
     assert _run("unused", tmp_path / "out") == cli.EXIT_FAILURE
     line = _error_line(capsys)
     assert line == "failed: Py4JJavaError: java.lang.IllegalStateException: result lost"
+
+
+def test_a_python_worker_failure_names_the_worker_error(spark, tmp_path, capsys, monkeypatch):
+    from spark_explore import cli
+
+    def fail(args):
+        def boom(batches):
+            for _ in batches:
+                raise ValueError("part-0.parquet: column `x` is int32 in this file")
+            yield from ()
+
+        spark.range(2).mapInArrow(boom, "id long").collect()
+
+    monkeypatch.setattr(cli, "run_profile", fail)
+    assert _run("unused", tmp_path / "out") == cli.EXIT_FAILURE
+    line = _error_line(capsys)
+    assert line == (
+        "failed: PythonException: ValueError: part-0.parquet: column `x` is int32 in this file"
+    )
