@@ -15,7 +15,10 @@ The hash is MurmurHash3_x64_128 [1]_ of the value's 8 bytes with the library's d
 seed 9001, which the C++ core applies to a 64-bit integer or to a double made canonical
 (``-0.0`` as ``0.0``, every NaN as Java's canonical NaN) [2]_. A coupon packs the low 26
 bits of the first hash word with the rank ``min(clz(second word), 62) + 1`` in the bits
-above.
+above: the sparse encoding of HLL++ [4]_, whose registers are HyperLogLog's [3]_, each the
+largest rank at its address. A register keeps a maximum, so a key met again changes
+nothing: keys are deduplicated, or looked up among those already met, before hashing
+wherever that is cheaper than the hash.
 
 References
 ----------
@@ -23,6 +26,12 @@ References
    https://github.com/aappleby/smhasher/blob/master/src/MurmurHash3.cpp
 .. [2] Apache DataSketches C++, ``hll_sketch_alloc::update`` and ``HllUtil::coupon``,
    https://github.com/apache/datasketches-cpp/tree/master/hll
+.. [3] P. Flajolet, E. Fusy, O. Gandouet and F. Meunier, "HyperLogLog: the analysis of
+   a near-optimal cardinality estimation algorithm", Proc. AofA 2007, DMTCS
+   proceedings, pp. 137-156.
+.. [4] S. Heule, M. Nunkesser and A. Hall, "HyperLogLog in practice: algorithmic
+   engineering of a state of the art cardinality estimation algorithm", Proc. EDBT
+   2013, pp. 683-692.
 """
 
 from __future__ import annotations
@@ -46,13 +55,17 @@ _ALL = np.uint64(2**64 - 1)
 _COMPACT, _OUT_OF_ORDER = 0x08, 0x10
 _HLL_MODE, _HLL_8 = 2, 2
 _RAW_KEYS = 1 << 14  # most keys a sparse column collects before deduplicating them
+_KNOWN_KEYS = 1 << 16  # most keys whose coupons are remembered as seen
+_FIBONACCI = 0x9E3779B97F4A7C15  # odd, about 2**64 divided by the golden ratio
 
 
 def canonical_double_bits(values: np.ndarray) -> np.ndarray:
     """The uint64 bit patterns the library hashes for float64 ``values``."""
-    values = np.asarray(values, dtype=np.float64) + 0.0  # -0.0 + 0.0 == +0.0
-    bits = values.view(np.uint64).copy()
-    bits[np.isnan(values)] = _CANONICAL_NAN
+    values = np.asarray(values, dtype=np.float64) + 0.0  # -0.0 + 0.0 == +0.0, a new array
+    bits = values.view(np.uint64)
+    nan = np.isnan(values)
+    if nan.any():
+        bits[nan] = _CANONICAL_NAN
     return bits
 
 
@@ -112,6 +125,7 @@ class CouponRegisters:
         self._registers = np.zeros(1 << lg_k, dtype=np.uint8)
         self._ceiling = np.full(1 << lg_k, _ALL, dtype=np.uint64)
         self._dirty = False
+        self._known = KeySet()  # keys whose coupons are among those seen
 
     @property
     def sparse(self) -> bool:
@@ -129,7 +143,7 @@ class CouponRegisters:
         if len(keys) == 0:
             return
         if self._seen is None:
-            self._absorb_dense(*hash_words(keys))
+            self._absorb_dense(*hash_words(_distinct_if_narrow(keys)))
             return
         self._raw.append(keys)
         self._raw_count += len(keys)
@@ -167,11 +181,21 @@ class CouponRegisters:
     def _absorb_sparse(self, keys: np.ndarray) -> None:
         """Keep each new coupon's first key, hashing each distinct key once: a column that
         keeps the sketch sparse has few distinct values, and deduplicating them is cheaper
-        than the hash."""
+        than the hash. Keys already met are dropped first, by a lookup cheaper still; their
+        coupons are seen, so the coupons new to the sketch, and the first key behind each,
+        come out as from the whole batch."""
         assert self._seen is not None
+        if len(self._known):
+            keys = keys[~self._known.contains(keys)]
+            if len(keys) == 0:
+                return
+        if len(keys) > 1 << self.lg_k and self._absorb_if_overflowing(keys):
+            return
         distinct = pc.unique(pa.array(keys)).to_numpy()  # in order of first appearance
         cells, first, _ = first_occurrences(_coupon(*hash_words(distinct)))
         new = np.flatnonzero(~_in_sorted(cells, self._seen))
+        if len(self._known) + len(distinct) <= _KNOWN_KEYS:
+            self._known.add(distinct)
         if len(new) == 0:
             return
         seen = np.sort(np.concatenate([self._seen, cells[new]]))
@@ -180,12 +204,44 @@ class CouponRegisters:
             self._pending.append(distinct[first[new]])
             return
         # too many coupons for a sparse sketch: keep registers from here on
+        self._seen = seen
+        self._leave_sparse()
+
+    def _absorb_if_overflowing(self, keys: np.ndarray) -> bool:
+        """Absorb ``keys`` as registers if they certainly hold more than ``2**lg_k`` distinct
+        coupons, which no sparse sketch keeps; say whether they did.
+
+        Deduplicating a batch of mostly distinct keys costs several times their hash, so
+        a prefix of at most ``4 * 2**lg_k`` keys is hashed first: the distinct values of
+        its coupons' low ``lg_k + 3`` address bits are no more than its distinct coupons.
+        Once that count exceeds ``2**lg_k``, the sketch fed every key would be in HLL mode
+        and keep the registers :meth:`_absorb_dense` keeps.
+        """
+        head = keys[: 4 << self.lg_k]
+        h1, h2 = hash_words(head)
+        bits = min(self.lg_k + 3, _ADDRESS_BITS)
+        present = np.zeros(1 << bits, dtype=bool)
+        present[(h1 & np.uint64((1 << bits) - 1)).view(np.int64)] = True
+        if np.count_nonzero(present) <= 1 << self.lg_k:
+            return False
+        self._leave_sparse()
+        self._absorb_dense(h1, h2)
+        if len(keys) > len(head):
+            self._absorb_dense(*hash_words(keys[len(head) :]))
+        return True
+
+    def _leave_sparse(self) -> None:
+        """Turn the coupons seen into registers and keep only registers from here on."""
+        assert self._seen is not None
+        seen = self._seen
         address = (seen & np.uint32((1 << self.lg_k) - 1)).astype(np.intp)
         self._raise(address, (seen >> np.uint32(_ADDRESS_BITS)).astype(np.uint8))
-        self._seen, self._pending = None, []
+        self._seen, self._pending, self._known = None, [], KeySet()
 
     def _absorb_dense(self, h1: np.ndarray, h2: np.ndarray) -> None:
-        address = (h1 & np.uint64((1 << self.lg_k) - 1)).astype(np.intp)
+        """Raise the registers by the hashes ``h1, h2`` (``h1`` is overwritten)."""
+        h1 &= np.uint64((1 << self.lg_k) - 1)
+        address = h1.view(np.int64)
         # rank > register  <=>  leading zeros of h2 >= register  <=>  h2 < 2**(64 - register)
         raising = np.flatnonzero(h2 <= self._ceiling[address])
         if len(raising):
@@ -200,6 +256,83 @@ class CouponRegisters:
             register > 0, (np.uint64(1) << (np.uint64(64) - register)) - np.uint64(1), _ALL
         )
         self._dirty = True
+
+
+class KeySet:
+    """A set of 64-bit keys with a membership test vectorised over an array of keys.
+
+    Open addressing with linear probing [1]_ in a power-of-two table at most a quarter
+    full, each key's home slot the top bits of its product with an odd constant
+    (Fibonacci hashing). An empty slot holds a value whose home is the next slot, so it
+    equals no key probed there; one gather and one comparison settle most keys, and only
+    those whose home slot holds another key are probed further. Rebuilt on each
+    :meth:`add`: it holds the few distinct keys of a sparse column.
+
+    References
+    ----------
+    .. [1] D. E. Knuth, *The Art of Computer Programming*, vol. 3, 2nd ed., 1998,
+       section 6.4 (multiplicative hashing; linear probing).
+    """
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, dtype=np.uint64)
+        self._shift = np.uint64(63)
+        self._table = _empty_slots(1)
+        self._used = np.zeros(2, dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, keys: np.ndarray) -> None:
+        """Add 64-bit ``keys`` (int64 or uint64) to the set."""
+        self.keys = np.union1d(self.keys, np.asarray(keys).view(np.uint64))
+        bits = max(2, (4 * len(self.keys) - 1).bit_length())
+        size = 1 << bits
+        self._shift = np.uint64(64 - bits)
+        self._table = _empty_slots(bits)
+        self._used = np.zeros(size, dtype=bool)
+        slot = self._home(self.keys)
+        waiting = np.arange(len(self.keys))
+        while len(waiting):
+            at = slot[waiting]
+            free = ~self._used[at]
+            # of the keys reaching a free slot, the first takes it; the others probe on
+            taken, first = np.unique(at[free], return_index=True)
+            placed = waiting[free][first]
+            self._table[taken] = self.keys[placed]
+            self._used[taken] = True
+            left = np.ones(len(self.keys), dtype=bool)
+            left[placed] = False
+            waiting = waiting[left[waiting]]
+            slot[waiting] = (slot[waiting] + 1) & (size - 1)
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """Boolean mask of the ``keys`` (int64 or uint64) in the set."""
+        keys = np.asarray(keys).view(np.uint64)
+        slot = self._home(keys)
+        found = self._table[slot] == keys
+        mask = len(self._table) - 1
+        probing = np.flatnonzero(~found)
+        while len(probing):
+            probing = probing[self._used[slot[probing]]]  # an empty slot ends the probe
+            at = (slot[probing] + 1) & mask
+            slot[probing] = at
+            hit = self._table[at] == keys[probing]
+            found[probing[hit]] = True
+            probing = probing[~hit]
+        return found
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        slot = keys * np.uint64(_FIBONACCI)
+        slot >>= self._shift
+        return slot.view(np.int64)
+
+
+def _empty_slots(bits: int) -> np.ndarray:
+    """A table of ``2**bits`` slots, slot ``i`` holding a value whose home is ``i + 1``."""
+    size = np.uint64(1 << bits)
+    home = (np.arange(1, int(size) + 1, dtype=np.uint64) % size) << np.uint64(64 - bits)
+    return home * np.uint64(pow(_FIBONACCI, -1, 1 << 64))
 
 
 def register_image(registers: np.ndarray) -> bytes:
@@ -236,6 +369,19 @@ def register_image(registers: np.ndarray) -> bytes:
         0,
     )
     return header + registers.astype(np.uint8).tobytes()
+
+
+def _distinct_if_narrow(keys: np.ndarray) -> np.ndarray:
+    """The distinct ``keys`` (in increasing order) when they span fewer values than there
+    are keys, such as dates or small integers, else ``keys`` itself: registers take the
+    maximum, so a repeated key changes nothing and need not be hashed again."""
+    if len(keys) < 1024:
+        return keys
+    low, high = keys.min(), keys.max()
+    if int(high) - int(low) >= len(keys):
+        return keys
+    offsets = (keys - low).view(np.int64)
+    return np.flatnonzero(np.bincount(offsets)).astype(keys.dtype) + low
 
 
 def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Distinct values of an integer array in one hash pass, with where each first appears."""
+"""Distinct values of an integer array in one hash pass, with where each first appears; the
+non-null mask of an Arrow array."""
 
 from __future__ import annotations
 
@@ -39,3 +40,14 @@ def first_occurrences(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         first, distinct = first[order], distinct[order]
         inverse = np.argsort(order)[inverse]
     return distinct, first, inverse
+
+
+def valid_mask(array: pa.Array) -> np.ndarray:
+    """Boolean mask of an Arrow array's non-null entries, unpacked from its validity bitmap
+    where it has one (``Array.is_valid`` builds a bitmap first, then numpy unpacks it)."""
+    bitmap = array.buffers()[0] if array.type.num_buffers > 1 else None
+    if bitmap is None or pa.types.is_dictionary(array.type) or not array.null_count:
+        return np.asarray(array.is_valid())
+    bits = np.frombuffer(bitmap, dtype=np.uint8)
+    unpacked = np.unpackbits(bits, count=array.offset + len(array), bitorder="little")
+    return unpacked[array.offset :].view(bool)

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from spark_explore.errors import InvalidArgumentError
 from spark_explore.states._codec import Fields
 from spark_explore.states._coupons import CouponRegisters, canonical_double_bits
+from spark_explore.states._encoding import valid_mask
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.strings import string_value_counts
@@ -120,9 +121,18 @@ class HllState(State):
         if self.hash_slot is not None:
             hashes = batch.column(self.hash_slot).to_numpy(zero_copy_only=False)
             if column.null_count:
-                hashes = hashes[np.asarray(column.is_valid())]
+                hashes = hashes[valid_mask(column)]
             self._feed(hashes.astype(np.int64, copy=False))
             self.count += len(hashes)
+            return
+        values = _primitive_values(column)
+        if values is not None:
+            if len(values):
+                if values.dtype.kind == "f":
+                    self._feed(canonical_double_bits(values), doubles=True)
+                else:
+                    self._feed(values)
+                self.count += len(values)
             return
         array = _non_null(column)
         if len(array) == 0:
@@ -295,17 +305,21 @@ class FrequentItemsState(State):
 
     def update(self, batch: Batch) -> None:
         """Absorb the batch's non-null values of the slot, each distinct one with its count."""
-        array = _non_null(batch.column(self.slot))
-        if len(array) == 0:
-            return
-        _check_supported(array.type, self.slot)
-        if pa.types.is_floating(array.type):
-            if pa.types.is_float16(array.type):
-                array = array.cast(pa.float32())
-            array = pc.add(array, pa.scalar(0.0, array.type))  # -0.0 + 0.0 == +0.0
-        if _is_string(array.type) and not pa.types.is_string_view(array.type):
+        column = batch.column(self.slot)
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if _is_string(kind):
             counts = string_value_counts(batch, self.slot)
+            if len(counts) == 0:
+                return
         else:
+            array = _non_null(column)
+            if len(array) == 0:
+                return
+            _check_supported(array.type, self.slot)
+            if pa.types.is_floating(array.type):
+                if pa.types.is_float16(array.type):
+                    array = array.cast(pa.float32())
+                array = pc.add(array, pa.scalar(0.0, array.type))  # -0.0 + 0.0 == +0.0
             counts = pc.value_counts(array)
         values, weights = counts.field("values"), counts.field("counts")
         singles = pc.equal(weights, 1)
@@ -400,6 +414,30 @@ def _non_null(array: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     return array.drop_null() if array.null_count else array
+
+
+def _primitive_values(array: pa.Array) -> np.ndarray | None:
+    """The non-null values of an integer, float32/64 or date/time array, read from its
+    buffers: floats as they are, integers as int64 (uint64 by their bit pattern, as
+    :func:`_hll_keys`); ``None`` for other types."""
+    kind = array.type
+    if pa.types.is_integer(kind) or pa.types.is_float32(kind) or pa.types.is_float64(kind):
+        dtype = np.dtype(kind.to_pandas_dtype())
+    elif _is_fixed_temporal(kind):
+        dtype = np.dtype(np.int32 if kind.bit_width == 32 else np.int64)
+    else:
+        return None
+    if len(array) == array.null_count:
+        return np.empty(0, dtype=np.int64 if dtype.kind != "f" else dtype)
+    data = array.buffers()[1]
+    values = np.frombuffer(
+        data, dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize
+    )
+    if array.null_count:
+        values = values[valid_mask(array)]
+    if dtype.kind == "f":
+        return values
+    return values.view(np.int64) if dtype == np.uint64 else values.astype(np.int64, copy=False)
 
 
 def _check_supported(kind: pa.DataType, slot: str) -> None:

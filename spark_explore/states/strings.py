@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from spark_explore.errors import InvalidArgumentError
 from spark_explore.states import _algebra
 from spark_explore.states._codec import Fields
+from spark_explore.states._encoding import valid_mask
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 
@@ -119,17 +120,19 @@ class StringState(State):
     def update(self, batch: Batch) -> None:
         """Absorb the batch's non-null values of the slot (Arrow kernels, no row loop)."""
         array = _strings(batch.column(self.slot), self.slot)
-        if len(array) == 0:
+        count = len(array) - array.null_count
+        if count == 0:
             return
         all_lengths, blank = string_measures(batch, self.slot)
-        lengths = all_lengths[all_lengths >= 0] if len(all_lengths) != len(array) else all_lengths
-        self.count += len(array)
+        lengths = all_lengths[all_lengths >= 0] if array.null_count else all_lengths
+        self.count += count
         self.empty_count += int(np.count_nonzero(lengths == 0))
         self.blank_count += blank
         low, high = int(lengths.min()), int(lengths.max())
         self._absorb_extremes(low, high)
         values = lengths.astype(np.float64).reshape(-1, 1)
-        batch_moments = _algebra.batch_moments(values, np.ones(values.shape, dtype=bool))
+        extremes = (np.array([float(low)]), np.array([float(high)]))
+        batch_moments = _algebra.batch_moments(values, np.ones(values.shape, bool), extremes)
         self.length = _algebra.merge_moments(self.length, batch_moments)
         if not self.exact_overflow:
             counts = string_value_counts(batch, self.slot)
@@ -223,17 +226,75 @@ def string_measures(batch: Batch, slot: str) -> tuple[np.ndarray, int]:
 
     def measure() -> tuple[np.ndarray, int]:
         array = _decoded(batch.column(slot))
-        lengths = pc.utf8_length(array).fill_null(-1).to_numpy(zero_copy_only=False)
-        return lengths, int(pc.sum(pc.utf8_is_space(array)).as_py() or 0)
+        offsets, data = _offsets_and_bytes(array)
+        return _utf8_lengths(array, offsets, data), _blank_count(array, offsets, data)
 
     return batch.memo(("string_measures", slot), measure)
 
 
 def string_value_counts(batch: Batch, slot: str) -> pa.StructArray:
-    """``pyarrow.compute.value_counts`` of a string slot's non-null values, once per batch."""
-    return batch.memo(
-        ("string_value_counts", slot), lambda: pc.value_counts(_strings(batch.column(slot), slot))
+    """``pyarrow.compute.value_counts`` of a string slot's non-null values, once per batch.
+
+    The values come in order of first appearance. Counting the column with its nulls and
+    dropping the null entry gives the same values in the same order as counting the
+    non-null values, without copying them first.
+    """
+
+    def count() -> pa.StructArray:
+        array = _strings(batch.column(slot), slot)
+        counts = pc.value_counts(array)
+        return counts.filter(counts.field("values").is_valid()) if array.null_count else counts
+
+    return batch.memo(("string_value_counts", slot), count)
+
+
+def _offsets_and_bytes(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The value offsets of a ``string`` or ``large_string`` array and the bytes they span,
+    the first offset at byte 0."""
+    width = np.dtype(np.int32 if pa.types.is_string(array.type) else np.int64)
+    if len(array) == 0:
+        return np.zeros(1, dtype=width), np.empty(0, dtype=np.uint8)
+    buffers = array.buffers()
+    offsets = np.frombuffer(
+        buffers[1], dtype=width, count=len(array) + 1, offset=array.offset * width.itemsize
     )
+    start, end = int(offsets[0]), int(offsets[-1])
+    if end == start:
+        return offsets - start, np.empty(0, dtype=np.uint8)
+    data = np.frombuffer(buffers[2], dtype=np.uint8, count=end - start, offset=start)
+    return offsets - start, data
+
+
+def _utf8_lengths(array: pa.Array, offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """``pyarrow.compute.utf8_length`` with -1 for null. In ASCII text every byte is a code
+    point, so the lengths are the offsets' differences."""
+    if len(data) and data.max() >= 0x80:
+        return pc.utf8_length(array).fill_null(-1).to_numpy(zero_copy_only=False)
+    lengths = np.diff(offsets)
+    if array.null_count:
+        lengths[~valid_mask(array)] = -1
+    return lengths
+
+
+def _blank_count(array: pa.Array, offsets: np.ndarray, data: np.ndarray) -> int:
+    """Number of values for which ``pyarrow.compute.utf8_is_space`` holds.
+
+    A value starting with a printable ASCII character other than space (bytes 0x21 to
+    0x7E) is not blank, so only the others are handed to Arrow: on most columns none.
+    """
+    starts = offsets[:-1]
+    candidates = offsets[1:] == starts  # empty values
+    if len(data):
+        first = data[np.minimum(starts, len(data) - 1)]
+        candidates |= (first < 0x21) | (first > 0x7E)
+    if array.null_count:
+        candidates &= valid_mask(array)
+    rows = np.flatnonzero(candidates)
+    if len(rows) == 0:
+        return 0
+    if len(rows) < len(array):
+        array = array.take(pa.array(rows))
+    return int(pc.sum(pc.utf8_is_space(array)).as_py() or 0)
 
 
 def _decoded(array: pa.Array) -> pa.Array:
@@ -245,7 +306,8 @@ def _decoded(array: pa.Array) -> pa.Array:
 
 
 def _strings(array: pa.Array, slot: str) -> pa.Array:
-    """The non-null values of a string column as ``string`` or ``large_string``."""
+    """A string column as ``string`` or ``large_string``, dictionary-decoded, with its
+    nulls."""
     kind = array.type
     if pa.types.is_dictionary(kind):
         array = array.dictionary_decode()
@@ -253,12 +315,12 @@ def _strings(array: pa.Array, slot: str) -> pa.Array:
     if pa.types.is_null(kind):
         return pa.array([], type=pa.string())
     if pa.types.is_string_view(kind):
-        array = array.cast(pa.large_string())
-    elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return array.cast(pa.large_string())
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         raise InvalidArgumentError(
             f"`StringState` reads string columns; slot `{slot}` is {kind}.",
             column=slot,
             expected="string",
             got=str(kind),
         )
-    return array.drop_null() if array.null_count else array
+    return array

@@ -8,6 +8,7 @@ from collections import Counter
 from decimal import Decimal
 from typing import TypeVar
 
+import datasketches
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -326,3 +327,98 @@ def test_frequent_items_hide_the_ids_of_a_column_but_keep_its_bounds() -> None:
     restored = State.from_bytes(state.to_bytes())
     assert isinstance(restored, FrequentItemsState)
     assert _fi_summary(restored) == _fi_summary(state)
+
+
+def _library_sketch(values: list) -> datasketches.hll_sketch:
+    sketch = datasketches.hll_sketch(12, datasketches.HLL_8)
+    for value in values:
+        sketch.update(value)
+    return sketch
+
+
+def _same_registers(a: datasketches.hll_sketch, b: datasketches.hll_sketch) -> bool:
+    def registers(sketch: datasketches.hll_sketch) -> bytes:
+        union = datasketches.hll_union(12)
+        union.update(sketch)
+        union.update(sketch)
+        return union.get_result(datasketches.HLL_8).serialize_compact()
+
+    return registers(a) == registers(b)
+
+
+def _awkward_numeric_arrays() -> list[tuple[pa.Array, list]]:
+    """Arrays read from their buffers, each with the values the library is fed one by one."""
+    rng = np.random.default_rng(3)
+    ints = rng.integers(-(2**63), 2**63 - 1, 6_000).tolist()
+    ints[:4] = [-(2**63), 2**63 - 1, 0, -1]
+    with_nulls = [None if i % 5 == 0 else v for i, v in enumerate(ints)]
+    floats = [0.0, -0.0, float("nan"), float("inf"), -float("inf"), 1.5, None, 2.5] * 700
+    floats += rng.normal(size=3_000).tolist()
+    days = [None if i % 3 == 0 else i % 900 for i in range(5_000)]
+    unsigned = [2**64 - 1, 2**63, 0, None, 1] * 1_000
+    cases = [
+        (pa.array(with_nulls, pa.int64()), with_nulls),
+        (pa.array(with_nulls, pa.int64()).slice(13, 4_000), with_nulls[13:4_013]),
+        (pa.array(floats, pa.float64()).slice(5), floats[5:]),
+        (pa.array(floats, pa.float32()).slice(1, 2_999), floats[1:3_000]),
+        (pa.array(days, pa.int16()), days),
+        (pa.array([d if d is None else d % 200 - 100 for d in days], pa.int8()), None),
+        (pa.array(days, pa.date32()).slice(7), days[7:]),
+        (pa.array(days, pa.timestamp("us", tz="UTC")).slice(2, 900), days[2:902]),
+        (pa.array(days, pa.time32("s")), days),
+        (pa.array(unsigned, pa.uint64()).slice(3), unsigned[3:]),
+        (pa.array([None] * 50, pa.int32()), []),
+        (pa.array([None, 1], pa.int16()).slice(0, 1), []),
+    ]
+    fed = []
+    for array, values in cases:
+        values = [v for v in (array.to_pylist() if values is None else values) if v is not None]
+        if pa.types.is_float32(array.type):
+            values = np.array(values, dtype=np.float32).astype(np.float64).tolist()
+        elif pa.types.is_uint64(array.type):
+            values = np.array(values, dtype=np.uint64).view(np.int64).tolist()
+        fed.append((array, values))
+    return fed
+
+
+@pytest.mark.parametrize("array, values", _awkward_numeric_arrays(), ids=lambda a: str(a)[:30])
+def test_hll_of_numbers_read_from_buffers_is_the_librarys_sketch(
+    array: pa.Array, values: list
+) -> None:
+    """Sliced arrays with nulls, signed zeros, NaN, int64 and uint64 extremes, narrow
+    temporal values: the same registers as feeding the library each non-null value."""
+    state = HllState.empty("x")
+    half = len(array) // 2
+    state.update(_batch(array.slice(0, half)))
+    state.update(_batch(array.slice(half)))
+    assert state.n == len(values)
+    assert _same_registers(state.sketch, _library_sketch(values))
+
+
+def test_hll_hash_slot_skips_the_rows_where_a_sliced_value_column_is_null() -> None:
+    values = pa.array([None if i % 4 == 1 else f"v{i % 300}" for i in range(3_000)]).slice(5)
+    hashes = pa.array(np.arange(3_000, dtype=np.int64) * 104_729 % 7_777).slice(5)
+    state = HllState.empty("x", hash_slot="h")
+    state.update(Batch(pa.RecordBatch.from_arrays([values, hashes], ["x", "h"])))
+    kept = [h for v, h in zip(values.to_pylist(), hashes.to_pylist()) if v is not None]
+    assert state.n == len(kept)
+    assert _same_registers(state.sketch, _library_sketch(kept))
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        pa.array(["b", None, "a", "b", None, "", "a", "b"]),
+        pa.array(["b", None, "a", "b", None, "", "a", "b"], pa.large_string()).slice(1),
+        pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 2, 1, 0]), pa.array(["a", None, "c"])),
+        pa.array(["x", "y", None]).cast(pa.string_view()),
+        pa.array([None, None], pa.string()),
+    ],
+)
+def test_frequent_items_of_strings_count_the_non_null_values(array: pa.Array) -> None:
+    state = FrequentItemsState.empty("x", 3)
+    state.update(_batch(array))
+    plain = array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
+    expected = Counter(v for v in plain.to_pylist() if v is not None)
+    assert state.n == sum(expected.values())
+    assert {v: e for v, e, _, _ in state.top(10)} == dict(expected)

@@ -1,12 +1,15 @@
-"""first_occurrences agrees with numpy's sorting np.unique, reordered by first appearance."""
+"""first_occurrences agrees with numpy's sorting np.unique, reordered by first appearance;
+valid_mask with Arrow's is_valid."""
 
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spark_explore.states._encoding import first_occurrences
+from spark_explore.states._encoding import first_occurrences, valid_mask
 
 
 @settings(deadline=None)  # the first call loads Arrow's kernels
@@ -25,3 +28,23 @@ def test_first_occurrences_match_numpy_unique(values: list[int]) -> None:
 def test_first_occurrences_of_an_empty_array() -> None:
     distinct, first, inverse = first_occurrences(np.zeros(0, dtype=np.uint64))
     assert len(distinct) == len(first) == len(inverse) == 0
+
+
+@pytest.mark.parametrize("offset", [0, 1, 7, 8, 13])
+@pytest.mark.parametrize(
+    "array",
+    [
+        pa.array([None if i % 3 == 0 else i for i in range(40)], pa.int64()),
+        pa.array([None if i % 5 else "s" for i in range(40)]),
+        pa.array([True, None, False] * 13),
+        pa.array(range(40), pa.int32()),  # no nulls, no bitmap
+        pa.nulls(40),
+        pa.array([None if i % 2 else "v" for i in range(40)]).dictionary_encode(),
+        pa.DictionaryArray.from_arrays(pa.array([0, 1, None] * 13 + [0]), pa.array(["a", None])),
+    ],
+)
+def test_valid_mask_is_arrows_is_valid(array: pa.Array, offset: int) -> None:
+    sliced = array.slice(offset, 20)
+    mask = valid_mask(sliced)
+    assert mask.dtype == bool and len(mask) == len(sliced)
+    np.testing.assert_array_equal(mask, np.asarray(sliced.is_valid()))

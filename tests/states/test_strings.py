@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import scipy.stats
 from hypothesis import given, settings
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from spark_explore.errors import IncompatibleStatesError, InvalidArgumentError
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
-from spark_explore.states.strings import StringState
+from spark_explore.states.strings import StringState, string_measures, string_value_counts
 from tests.states.merging import merge_randomly
 
 RTOL = 1e-9
@@ -187,3 +188,52 @@ def test_merge_of_any_split_equals_whole(
     _assert_same(restored, whole)
     assert restored.to_bytes() == whole.to_bytes()
     _assert_same(pickle.loads(pickle.dumps(whole)), whole)
+
+
+def _awkward_string_arrays() -> list[pa.Array]:
+    rng = np.random.default_rng(5)
+    words = ["a", "bb", " x", "x ", "", " ", "\t", "\x1c", "~", "!", "ab", "  "]
+    ascii_values = [words[i] if i < len(words) else None for i in rng.integers(0, 14, 3_000)]
+    mixed = ascii_values[:1_000] + UNICODE * 40 + [None, "", "\u2028", "\x85"]
+    few = [f"k{i % 7}" for i in range(4_000)]
+    return [
+        pa.array(ascii_values),
+        pa.array(ascii_values).slice(37, 2_001),  # offsets into shared buffers
+        pa.array(ascii_values, type=pa.large_string()).slice(3),
+        pa.array(mixed),
+        pa.array(mixed, type=pa.large_string()).slice(999, 60),
+        pa.array(mixed).cast(pa.string_view()),
+        pa.array(mixed).dictionary_encode(),
+        pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 2, 1]), pa.array(["a", None, " "])),
+        pa.array(few),
+        pa.array([f"id{i}" for i in range(5_000)]),  # all distinct
+        pa.array(["", "", None]),  # no bytes at all
+        pa.array([None, None], type=pa.string()),
+        pa.array(["only", "ascii"]).slice(2),
+        pa.array([" "] * 9 + ["\u3000"]),
+    ]
+
+
+@pytest.mark.parametrize("array", _awkward_string_arrays(), ids=lambda a: str(a.type))
+def test_string_measures_and_counts_match_arrow_on_the_plain_values(array: pa.Array) -> None:
+    """The shortcuts (lengths from offsets in ASCII text, only values not starting with a
+    printable character tested for blankness, counting with the nulls then dropping them)
+    agree with Arrow's kernels on the dictionary-decoded values."""
+    batch = _batch(array)
+    plain = array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
+    if pa.types.is_string_view(plain.type):
+        plain = plain.cast(pa.large_string())
+    lengths, blank = string_measures(batch, "s")
+    expected = pc.utf8_length(plain).fill_null(-1).to_numpy(zero_copy_only=False)
+    assert lengths.dtype == expected.dtype
+    np.testing.assert_array_equal(lengths, expected)
+    assert blank == int(pc.sum(pc.utf8_is_space(plain)).as_py() or 0)
+    counts = string_value_counts(batch, "s")
+    reference = pc.value_counts(plain.drop_null())
+    assert counts.type == reference.type
+    assert counts.field("values").to_pylist() == reference.field("values").to_pylist()
+    assert counts.field("counts").to_pylist() == reference.field("counts").to_pylist()
+    state = _state(array)
+    assert state.count == len(plain) - plain.null_count
+    assert state.blank_count == blank
+    assert state.empty_count == int(np.count_nonzero(expected == 0))
