@@ -178,6 +178,85 @@ def segment_moments(values: Array, finite: Array, starts: Array) -> Moments:
     return Moments(n, mean, mean_lo, m2, m3, m4)
 
 
+#: Up to this many segments, per-segment values are subtracted segment by segment from
+#: slices of the batch instead of being repeated into a batch-sized array first.
+_SLICED_SEGMENTS = 16
+
+
+def segment_moments_in_place(
+    values: Array, skipped: tuple[Array, Array], starts: Array, sizes: Array
+) -> Moments:
+    """:func:`segment_moments` of a batch whose entries that do not count are listed.
+
+    Parameters
+    ----------
+    values
+        ``(rows, k)`` Fortran-ordered float64 matrix with the rows of each segment
+        contiguous; it is overwritten.
+    skipped
+        Row and column indices of the entries that do not count (null, NaN, infinities),
+        in any order.
+    starts, sizes
+        First row and number of rows of each segment, in order; each holds a row.
+
+    Returns
+    -------
+    Moments
+        Arrays of shape ``(len(starts), k)``, bit for bit what :func:`segment_moments`
+        gives for ``finite`` False exactly at ``skipped``.
+
+    Notes
+    -----
+    The corrected two-pass algorithm of :func:`segment_moments` [1, eq. 1.7], with the
+    same sums in the same order, without that function's batch-sized temporaries: instead
+    of being masked on every pass, the skipped entries are overwritten with NaN while the
+    extremes are taken, with zero while the values are summed, and then with their
+    segment's mean, which makes their residuals exactly zero.
+    """
+    if not values.flags.f_contiguous:
+        raise ValueError("`values` must be a Fortran-ordered matrix")
+    rows, k = values.shape
+    row, col = skipped
+    flat = values.reshape(-1, order="F")  # a view, written through
+    at = col * rows + row
+    n = np.repeat(sizes.astype(np.float64)[:, None], k, axis=1)
+    cell = (np.searchsorted(starts, row, side="right") - 1) * k + col
+    if len(cell):
+        n -= np.bincount(cell, minlength=n.size).reshape(n.shape)
+    safe_n = np.where(n > 0, n, 1.0)
+    flat[at] = np.nan
+    low = np.fmin.reduceat(values, starts, axis=0)
+    high = np.fmax.reduceat(values, starts, axis=0)
+    flat[at] = 0.0
+    mean = _constant_or_mean(_means(values, safe_n, starts), (low, high))
+    flat[at] = mean.ravel()[cell]
+    d = np.empty_like(values, order="F")
+    with np.errstate(over="ignore", invalid="ignore"):
+        _subtract_segments(values, mean, starts, sizes, d)
+        mean_lo = _correction(_means(d, safe_n, starts))
+        _subtract_segments(d, mean_lo, starts, sizes, d)
+        d.reshape(-1, order="F")[at] = 0.0
+        d2 = np.multiply(d, d, out=values)
+        m2 = np.add.reduceat(d2, starts, axis=0)
+        d *= d2
+        m3 = np.add.reduceat(d, starts, axis=0)
+        d2 *= d2
+        m4 = np.add.reduceat(d2, starts, axis=0)
+    mean, mean_lo = two_sum(mean, mean_lo)
+    return Moments(n, mean, mean_lo, m2, m3, m4)
+
+
+def _subtract_segments(
+    a: Array, per_segment: Array, starts: Array, sizes: Array, out: Array
+) -> None:
+    """``out = a - per_segment`` with each row of ``per_segment`` repeated over its segment."""
+    if len(starts) <= _SLICED_SEGMENTS:
+        for i, (lo, hi) in enumerate(zip(starts.tolist(), (starts + sizes).tolist())):
+            np.subtract(a[lo:hi], per_segment[i], out=out[lo:hi])
+    else:
+        np.subtract(a, _spread(per_segment, sizes), out=out)
+
+
 def _segment_residuals(
     values: Array, finite: Array, starts: Array
 ) -> tuple[Array, Array, Array, Array]:

@@ -22,6 +22,7 @@ from spark_explore.states.contingency import ContingencyState, _axis, _labels
 from spark_explore.states.grouped import (
     Fold,
     _reindex_moments,
+    batch_skipped,
     bucket_moments,
     with_other,
 )
@@ -156,9 +157,11 @@ class CellMomentsState(ContingencyState):
         if cells is None:
             return
         shape = self._counts.shape
-        self._counts += np.bincount(cells, minlength=self._counts.size).reshape(shape)
+        sizes = np.bincount(cells, minlength=self._counts.size)
+        self._counts += sizes.reshape(shape)
         values, finite = batch.float_matrix((self.target_slot,))
-        part = bucket_moments(values, finite, cells, self._counts.size)
+        skipped = batch_skipped(batch, (self.target_slot,))
+        part = bucket_moments(values, finite, cells, self._counts.size, sizes, skipped)
         self._moments = _algebra.merge_moments(
             self._moments, _algebra.Moments(*(field.reshape(shape) for field in part))
         )

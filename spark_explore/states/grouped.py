@@ -284,21 +284,70 @@ def gather_rows(matrix: np.ndarray, order: np.ndarray) -> np.ndarray:
     return out
 
 
+def skipped_entries(finite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices where a ``(rows, k)`` mask is False, column by column."""
+    rows = finite.shape[0]
+    found = [
+        (np.flatnonzero(~column), j)
+        for j, column in enumerate(finite.T)
+        if np.count_nonzero(column) < rows
+    ]
+    if not found:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    return (
+        np.concatenate([row for row, _ in found]),
+        np.concatenate([np.full(len(row), j, dtype=np.intp) for row, j in found]),
+    )
+
+
+def batch_skipped(batch: Batch, slots: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`skipped_entries` of a batch's :meth:`~Batch.float_matrix`, found once for all
+    the states that read those slots; treat the result as read-only."""
+    return batch.memo(("skipped", slots), lambda: skipped_entries(batch.float_matrix(slots)[1]))
+
+
 def bucket_moments(
-    values: np.ndarray, finite: np.ndarray, buckets: np.ndarray, size: int
+    values: np.ndarray,
+    finite: np.ndarray,
+    buckets: np.ndarray,
+    size: int,
+    sizes: np.ndarray | None = None,
+    skipped: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> _algebra.Moments:
     """Moments of each column within each bucket of rows, shape ``(size, columns)``.
 
-    Rows are sorted by bucket once and the contiguous buckets are reduced together by
-    :func:`~spark_explore.states._algebra.segment_moments`, so a bucket's moments are
-    exactly those of its rows taken alone; empty buckets are the identity.
+    The rows are gathered in bucket order (copied as they are when the batch holds one
+    bucket) and the contiguous buckets are reduced together by
+    :func:`~spark_explore.states._algebra.segment_moments_in_place`, so a bucket's moments
+    are exactly those of its rows taken alone; empty buckets are the identity. ``sizes``
+    (``np.bincount(buckets, minlength=size)``) and ``skipped`` (:func:`skipped_entries`
+    of ``finite``) are taken from the caller if it has them.
     """
-    columns = values.shape[1]
-    values, finite, present, starts = sort_into_segments(values, finite, buckets, size)
-    parts = _algebra.segment_moments(values, finite, starts)
+    rows, columns = values.shape
+    if sizes is None:
+        sizes = np.bincount(buckets, minlength=size)
+    row, col = skipped_entries(finite) if skipped is None else skipped
+    present = np.flatnonzero(sizes)
     out = [np.zeros((size, columns), dtype=np.float64) for _ in _algebra.Moments._fields]
-    for field, part in zip(out, parts):
-        field[present] = part
+    if not len(present):
+        return _algebra.Moments(*out)
+    runs = sizes[present]
+    starts = np.cumsum(runs) - runs
+    ordered = np.empty((rows, columns), order="F")
+    if len(present) > 1:
+        narrow = buckets.astype(np.int16) if size <= np.iinfo(np.int16).max else buckets
+        order = np.argsort(narrow, kind="stable")  # a radix sort for 16-bit keys
+        for j in range(columns):  # column by column: "raise" (the default) would buffer
+            np.take(values[:, j], order, out=ordered[:, j], mode="wrap")
+        if len(row):
+            rank = np.empty(rows, dtype=np.intp)
+            rank[order] = np.arange(rows)
+            row = rank[row]
+    else:
+        np.copyto(ordered, values)
+    part = _algebra.segment_moments_in_place(ordered, (row, col), starts, runs)
+    for field, value in zip(out, part):
+        field[present] = value
     return _algebra.Moments(*out)
 
 
@@ -454,9 +503,11 @@ class GroupedMomentsState(State):
         size = len(levels)
         self._relevel(levels, with_other(own, size))
         buckets = with_other(incoming, size)[codes]
-        self._counts += np.bincount(buckets, minlength=size + 1)
+        sizes = np.bincount(buckets, minlength=size + 1)
+        self._counts += sizes
         if self.value_slots:
-            part = bucket_moments(values, finite, buckets, size + 1)
+            skipped = batch_skipped(batch, self.value_slots)
+            part = bucket_moments(values, finite, buckets, size + 1, sizes, skipped)
             self._moments = _algebra.merge_moments(self._moments, part)
         self._hashes = kmv_union(self._hashes, kmv_hashes([level_bytes(v) for v in batch_levels]))
 

@@ -16,12 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spark_explore.errors import IncompatibleStatesError, InvalidArgumentError
+from spark_explore.states import _algebra
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.grouped import (
     DISTINCT_SKETCH_SIZE,
     GroupedMomentsState,
+    bucket_moments,
     level_rank,
+    skipped_entries,
 )
 
 RTOL = 1e-9
@@ -272,3 +275,60 @@ def test_give_up_beyond_the_cap_whatever_the_split() -> None:
     few = GroupedMomentsState(("x",), "g", max_groups=10, give_up=True)
     few.update(_Batch(pa.record_batch({k: v[:10] for k, v in data.items()})))
     assert not few.abandoned and len(few.levels()) == 10
+
+
+def _awkward_columns(rows: int, seed: int) -> np.ndarray:
+    """Columns with nulls (NaN), infinities, extremes of float64, a constant and a
+    large mean with a small spread."""
+    rng = np.random.default_rng(seed)
+    x = np.column_stack(
+        [
+            rng.normal(3.0, 2.0, rows),
+            rng.normal(1e300, 1e299, rows),
+            rng.normal(0.0, 1e-160, rows),
+            rng.choice([1.7e308, -1.7e308, 1.0], rows),
+            np.full(rows, 4.25),
+            rng.normal(0.9999999, 1e-8, rows),
+        ]
+    )
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[rng.random(x.shape) < 0.02] = np.inf
+    x[rng.random(x.shape) < 0.02] = -np.inf
+    x[:, 0][rng.random(rows) < 0.5] = np.nan  # some small buckets never observe column 0
+    return np.asfortranarray(x)
+
+
+@pytest.mark.parametrize("levels", [1, 5, 40])  # one bucket, few, more than sliced
+@pytest.mark.parametrize("seed", [1, 2])
+def test_bucket_moments_equal_each_bucket_reduced_alone(levels: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows = 3000
+    x = _awkward_columns(rows, seed)
+    finite = np.isfinite(x)
+    size = levels + 3  # buckets that hold no row stay the identity
+    used = rng.choice(size, levels, replace=False)
+    buckets = used[rng.integers(0, levels, rows) ** 2 % levels]  # uneven, some tiny
+    buckets[rng.integers(0, rows)] = used[0]
+    got = bucket_moments(x, finite, buckets, size)
+    again = bucket_moments(
+        x, finite, buckets, size, np.bincount(buckets, minlength=size), skipped_entries(finite)
+    )
+    for a, b in zip(got, again):
+        np.testing.assert_array_equal(a, b)
+    for bucket in range(size):
+        mine = buckets == bucket
+        if not mine.any():
+            assert all((field[bucket] == 0).all() for field in got)
+            continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            want = _algebra.segment_moments(
+                np.asfortranarray(x[mine]), np.asfortranarray(finite[mine]), np.array([0])
+            )
+        for name, a, b in zip(want._fields, got, want):
+            np.testing.assert_array_equal(a[bucket], b[0], err_msg=f"{name} {bucket}")
+        assert (got.mean[bucket, 4] == 4.25) and (got.m2[bucket, 4] == 0.0)
+        np.testing.assert_array_equal(got.n[bucket], finite[mine].sum(axis=0))
+        kept = x[mine, 0][finite[mine, 0]]
+        if kept.size > 1:  # against numpy on the plain column
+            moments = got.mean[bucket, 0] + got.mean_lo[bucket, 0], got.m2[bucket, 0]
+            np.testing.assert_allclose(moments, [kept.mean(), kept.var() * kept.size], rtol=1e-12)

@@ -142,3 +142,57 @@ def test_segment_means_of_values_near_the_float64_limits() -> None:
         )
         assert moments.m2[i, 0] == np.inf
         np.testing.assert_allclose(moments.m2[i, 1], np.var(x[lo:hi, 1]) * (hi - lo), rtol=RTOL)
+
+
+def _in_place(x: np.ndarray, usable: np.ndarray, starts: np.ndarray) -> _algebra.Moments:
+    sizes = np.diff(np.append(starts, x.shape[0]))
+    row, col = np.nonzero(~usable)
+    order = np.random.default_rng(0).permutation(len(row))  # any order of the entries
+    return _algebra.segment_moments_in_place(
+        np.asfortranarray(x.copy()), (row[order], col[order]), starts, sizes
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("left_out", ["non-finite", "masked numbers"])
+def test_in_place_segment_moments_equal_segment_moments_bit_for_bit(
+    seed: int, left_out: str
+) -> None:
+    x, starts = _table(seed)
+    usable = np.isfinite(x)
+    if left_out == "masked numbers":
+        x[np.isinf(x)] = 3.0
+        usable = np.isfinite(x) & (np.random.default_rng(seed).random(x.shape) > 0.2)
+        x[200:260, 1][~usable[200:260, 1]] = 7.0  # hidden numbers inside the constant run
+    want = _algebra.segment_moments(x, usable, starts)
+    got = _in_place(x, usable, starts)
+    for name, a, b in zip(want._fields, got, want):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert got.mean[1, 1] == 0.1 and got.m2[1, 1] == 0.0
+
+
+def test_in_place_segment_moments_of_many_segments_extremes_and_tiny_values() -> None:
+    rng = np.random.default_rng(5)
+    rows = 5000
+    starts = np.unique(np.concatenate([[0], rng.integers(1, rows, 60)]))  # > 16 segments
+    x = np.asfortranarray(
+        np.column_stack(
+            [
+                rng.normal(1e300, 1e299, rows),  # squares overflow
+                rng.normal(0.0, 1e-160, rows),  # squares underflow
+                np.tile([1.7e308, 1.7e308, -1.7e308, 1.0, np.nan], rows // 5),  # sums overflow
+                np.where(rng.random(rows) < 0.9, np.nan, rng.normal(size=rows)),  # mostly NaN
+                np.full(rows, -2.5),  # constant everywhere
+                rng.normal(0.9999999, 1e-8, rows),  # large mean, small spread
+            ]
+        )
+    )
+    usable = np.isfinite(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a worker's warnings reach the console
+        want = _algebra.segment_moments(x, usable, starts)
+        got = _in_place(x, usable, starts)
+    for name, a, b in zip(want._fields, got, want):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert (got.mean[:, 4] == -2.5).all() and (got.m2[:, 4] == 0.0).all()
+    assert got.n[:, 3].min() == 0  # some segments never observe the column: identity
