@@ -279,14 +279,15 @@ def _utf8_lengths(array: pa.Array, offsets: np.ndarray, data: np.ndarray) -> np.
 def _blank_count(array: pa.Array, offsets: np.ndarray, data: np.ndarray) -> int:
     """Number of values for which ``pyarrow.compute.utf8_is_space`` holds.
 
-    A value starting with a printable ASCII character other than space (bytes 0x21 to
-    0x7E) is not blank, so only the others are handed to Arrow: on most columns none.
+    That kernel is false on empty values and on those starting with a printable ASCII
+    character other than space (bytes 0x21 to 0x7E), so only the others are handed to
+    Arrow: on most columns none.
     """
+    if len(data) == 0:
+        return 0
     starts = offsets[:-1]
-    candidates = offsets[1:] == starts  # empty values
-    if len(data):
-        first = data[np.minimum(starts, len(data) - 1)]
-        candidates |= (first < 0x21) | (first > 0x7E)
+    first = data[np.minimum(starts, len(data) - 1)]
+    candidates = (offsets[1:] > starts) & ((first < 0x21) | (first > 0x7E))
     if array.null_count:
         candidates &= valid_mask(array)
     rows = np.flatnonzero(candidates)
