@@ -28,7 +28,9 @@ a prefix of the values that still have one: the cost is the total number of byte
 Python-level loop of one step per stripe of the longest values, about 7 microseconds each. The
 stripe rounds are sequential within a value, so when only a few values have stripes left each
 is finished alone in Python integers, about 1 microsecond a stripe: a single 10 MB value takes
-about 0.3 seconds.
+about 0.3 seconds. Under one seed (a column's own hash, not a step of a row hash) a dictionary
+array, or a long string or binary array whose values repeat in a sample, has each distinct
+value hashed once, the values encoded by Arrow's ``dictionary_encode`` first.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["SPARK_SEED", "hash_array", "hash_columns", "hash_long_literal"]
 
@@ -65,12 +68,16 @@ _LANE_OFFSETS = np.array([0, 8, 16, 24], dtype=np.int64)
 _FLOAT_NAN_BITS = np.uint32(0x7FC00000)
 _DOUBLE_NAN_BITS = np.uint64(0x7FF8000000000000)
 _MAX_LONG_DIGITS = 18
-# the bit length of each byte value
-_BYTE_BIT_LENGTH = np.array([int(b).bit_length() for b in range(256)], dtype=np.int64)
-_BYTE_COLUMNS = np.arange(16)
+# 2**(8k - 1) for k = 1..8: a 64-bit magnitude's bitLength() // 8 is how many it reaches
+_BYTE_SIGN_BITS = [np.uint64(1 << (8 * k - 1)) for k in range(1, 9)]
 # with this many values or fewer left in the stripe loop, finish each in Python integers
 _FEW_LONG_VALUES = 3
 _STRIPE_CHUNK_WORDS = 1 << 16  # multiple of 4: whole stripes
+# one-seed string hashes go through dictionary_encode for arrays of at least this many
+# values, of this many bytes each on average, with at most half distinct in a sample:
+_ENCODE_MIN_ROWS = 1 << 14
+_ENCODE_MIN_BYTES_PER_VALUE = 14  # offsets included
+_ENCODE_SAMPLE = 1024
 
 
 def hash_array(
@@ -112,7 +119,8 @@ def hash_array(
     .expressions.XXH64``.
     """
     with np.errstate(over="ignore"):
-        return _hash_any(array, _as_seeds(seeds, len(array))).view(np.int64)
+        one_seed = isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool)
+        return _hash_any(array, _as_seeds(seeds, len(array)), one_seed).view(np.int64)
 
 
 def hash_columns(
@@ -215,25 +223,64 @@ def _as_seeds(seeds: np.ndarray | int, rows: int) -> np.ndarray:
     return seeds.view(np.uint64)
 
 
-def _hash_any(array: pa.Array | pa.ChunkedArray, seeds: np.ndarray) -> np.ndarray:
-    """``uint64`` hashes of ``array`` seeded by the ``uint64`` ``seeds`` (one per value)."""
+def _hash_any(
+    array: pa.Array | pa.ChunkedArray, seeds: np.ndarray, one_seed: bool = False
+) -> np.ndarray:
+    """``uint64`` hashes of ``array`` seeded by the ``uint64`` ``seeds`` (one per value, all
+    equal if ``one_seed``, when each distinct value may be hashed once)."""
     if isinstance(array, pa.ChunkedArray):
         parts, start = [], 0
         for chunk in array.chunks:
-            parts.append(_hash_any(chunk, seeds[start : start + len(chunk)]))
+            parts.append(_hash_any(chunk, seeds[start : start + len(chunk)], one_seed))
             start += len(chunk)
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
     if not isinstance(array, pa.Array):
         raise TypeError(f"cannot hash a {type(array).__name__}; expected a pyarrow array")
     kind = array.type
     if pa.types.is_dictionary(kind):
+        if one_seed and len(array) and len(array.dictionary) < len(array):
+            return _hash_encoded(array, seeds)
         return _hash_any(array.dictionary_decode(), seeds)
     if pa.types.is_null(kind):
         return seeds.copy()
+    if one_seed and _worth_encoding(array):
+        return _hash_encoded(pc.dictionary_encode(array), seeds)
     hashes = _hash_valid(array, seeds)
     if array.null_count:
         hashes = np.where(_validity(array), hashes, seeds)
     return hashes
+
+
+def _worth_encoding(array: pa.Array) -> bool:
+    """Whether hashing each distinct value of a string or binary ``array`` once, after
+    Arrow's ``dictionary_encode``, is likely faster than hashing every value: when values
+    are long enough for hashing to cost more than encoding, and repeat often in a sample."""
+    kind = array.type
+    variable = (
+        pa.types.is_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_large_binary(kind)
+    )
+    if not variable or len(array) < _ENCODE_MIN_ROWS:
+        return False
+    if array.nbytes < _ENCODE_MIN_BYTES_PER_VALUE * len(array):
+        return False
+    step = len(array) // _ENCODE_SAMPLE
+    sample = pc.take(array, pa.array(np.arange(0, step * _ENCODE_SAMPLE, step)))
+    return pc.count_distinct(sample, mode="all").as_py() <= _ENCODE_SAMPLE // 2
+
+
+def _hash_encoded(array: pa.DictionaryArray, seeds: np.ndarray) -> np.ndarray:
+    """Hashes of a dictionary ``array`` under one seed, from its dictionary's hashes."""
+    dictionary = array.dictionary
+    value_hashes = _hash_any(dictionary, np.full(len(dictionary), seeds[0]))
+    indices = array.indices
+    positions = _values(indices, indices.type.to_pandas_dtype())
+    if indices.null_count:
+        valid = _validity(indices)
+        return np.where(valid, value_hashes[np.where(valid, positions, 0)], seeds)
+    return value_hashes[positions]
 
 
 def _hash_valid(array: pa.Array, seeds: np.ndarray) -> np.ndarray:
@@ -340,6 +387,14 @@ def _round(accumulator: np.ndarray, words: np.ndarray) -> np.ndarray:
     return accumulator
 
 
+def _round_zero(words: np.ndarray) -> np.ndarray:
+    """XXH64's round on a zero accumulator, ``rotl(word * P2, 31) * P1``, as a new array."""
+    k = words * _P2
+    _rotl(k, 31)
+    k *= _P1
+    return k
+
+
 def _hash_int(words: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """``XXH64.hashInt``: 4-byte words (as ``uint64`` below 2**32), one per seed."""
     h = seeds + _INT_INIT
@@ -353,7 +408,7 @@ def _hash_int(words: np.ndarray, seeds: np.ndarray) -> np.ndarray:
 def _hash_long(words: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """``XXH64.hashLong``: 8-byte words (``uint64``), one per seed."""
     h = seeds + _LONG_INIT
-    h ^= _round(np.zeros_like(h), words)
+    h ^= _round_zero(words)
     _rotl(h, 27)
     h *= _P1
     h += _P4
@@ -361,28 +416,40 @@ def _hash_long(words: np.ndarray, seeds: np.ndarray) -> np.ndarray:
 
 
 def _hash_decimal(array: pa.Array, seeds: np.ndarray) -> np.ndarray:
-    """Decimals: ``hashLong`` of the unscaled long, or XXH64 of the unscaled value's bytes."""
+    """Decimals: ``hashLong`` of the unscaled long, or XXH64 of the unscaled value's bytes.
+
+    Spark's ``XxHash64`` hashes a decimal of precision above 18 as
+    ``hashUnsafeBytes(unscaled.toByteArray())``: big-endian two's complement in
+    ``bitLength() // 8 + 1`` bytes, ``bitLength()`` counting the bits of the value, or of its
+    complement if negative. Those are the low bytes of the 128-bit value, so shifting it
+    left by the other bytes and swapping each half to little-endian lays them out at the
+    start of 16 bytes per value, read from there by :func:`_hash_bytes`.
+    """
     rows, offset = len(array), array.offset
     buffer = array.buffers()[1]
-    raw = np.frombuffer(buffer, dtype=np.uint8, count=16 * (offset + rows))[16 * offset :]
-    little = raw.reshape(rows, 16)
+    halves = np.frombuffer(buffer, dtype="<u8", count=2 * (offset + rows))[2 * offset :]
     if array.type.precision <= _MAX_LONG_DIGITS:
-        return _hash_long(np.ascontiguousarray(little[:, :8]).view("<u8")[:, 0], seeds)
-    # BigInteger.toByteArray(): big-endian two's complement in bitLength() // 8 + 1 bytes,
-    # where bitLength() counts the bits of the value (of its complement if negative).
-    big = little[:, ::-1]
-    magnitude = big ^ np.where(big[:, 0] >= 0x80, np.uint8(0xFF), np.uint8(0))[:, None]
-    nonzero = magnitude != 0
-    first = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), 15)
-    top = magnitude[np.arange(rows), first]
-    bit_length = 8 * (15 - first) + _BYTE_BIT_LENGTH[top]
-    lengths = bit_length // 8 + 1
-    if array.null_count:
-        lengths[~_validity(array)] = 0
-    data = big[_BYTE_COLUMNS >= 16 - lengths[:, None]]
-    starts = np.zeros(rows, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    return _hash_bytes(data, starts, lengths, seeds)
+        return _hash_long(halves[0::2], seeds)
+    low, high = halves[0::2].copy(), halves[1::2].copy()
+    sign = (high.view(np.int64) >> np.int64(63)).view(np.uint64)  # all ones if negative
+    magnitude_high, magnitude_low = high ^ sign, low ^ sign
+    # bitLength() // 8 + 1 is 1 plus the number of k >= 1 with magnitude >= 2**(8k - 1)
+    high_set = magnitude_high != 0
+    top = np.where(high_set, magnitude_high, magnitude_low)
+    counts = np.where(high_set, np.uint8(9), np.uint8(1))
+    for threshold in _BYTE_SIGN_BITS:
+        counts += top >= threshold
+    lengths = counts.astype(np.int64)  # of any 16 bytes where null, hashed but not used
+    # shifts of 64 bits or more give 0 in numpy, which makes both branches of each half exact
+    shift = (128 - 8 * lengths).astype(np.uint64)
+    laid = np.empty((rows, 2), dtype=np.uint64)
+    left = laid[:, 0]
+    np.left_shift(high, shift, out=left)
+    left |= low >> (np.uint64(64) - shift)
+    left |= low << (shift - np.uint64(64))
+    np.left_shift(low, shift, out=laid[:, 1])
+    data = laid.byteswap(inplace=True).view(np.uint8).reshape(-1)
+    return _hash_bytes(data, np.arange(0, 16 * rows, 16), lengths, seeds)
 
 
 def _hash_variable(array: pa.Array, seeds: np.ndarray) -> np.ndarray:
@@ -398,7 +465,14 @@ def _hash_variable(array: pa.Array, seeds: np.ndarray) -> np.ndarray:
     starts = offsets[:-1]
     lengths = np.diff(offsets)
     if array.null_count:
-        lengths[~_validity(array)] = 0
+        # a null's hash is not used: give it the tail of the first value, read from the data's
+        # start, so that each tail step still applies to all values when all have one length
+        valid = _validity(array)
+        first = int(np.argmax(valid))
+        if not valid[first]:
+            return seeds.copy()
+        starts = np.where(valid, starts, 0)
+        lengths = np.where(valid, lengths, lengths[first] & 31)
     if data_buffer is None:
         data = np.empty(0, dtype=np.uint8)
     else:
@@ -415,17 +489,27 @@ def _unaligned(data: np.ndarray, dtype: str) -> np.ndarray:
     return np.ndarray((count,), dtype=dtype, buffer=data, strides=(1,))
 
 
+def _aligned(data: np.ndarray, dtype: str, starts: np.ndarray) -> np.ndarray | None:
+    """A view of ``data`` as whole words of ``dtype``, if ``data`` and every one of ``starts``
+    are aligned to them (None if not): gathering from it is several times faster than from
+    :func:`_unaligned`, element ``i`` being the word at byte ``i * itemsize``."""
+    size = np.dtype(dtype).itemsize
+    if data.ctypes.data % size or (starts.size and np.bitwise_or.reduce(starts) % size):
+        return None
+    return data[: data.size - data.size % size].view(dtype)
+
+
 def _hash_bytes(
     data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, seeds: np.ndarray
 ) -> np.ndarray:
     """``XXH64.hashUnsafeBytes`` of ``data[starts[i] : starts[i] + lengths[i]]`` for each ``i``.
 
     All values advance together: stripes of 32 bytes, then up to three 8-byte words, one
-    4-byte word and up to three single bytes, each step applied to the values that have one.
+    4-byte word and up to three single bytes, each step applied to the values that have one
+    (all of them in place when all have it, as when the values are of one length).
     """
     words8 = _unaligned(data, "<u8")
     h = seeds + _P5
-    position = starts.copy()
 
     stripes = lengths >> 5
     striped = np.flatnonzero(stripes)
@@ -446,44 +530,74 @@ def _hash_bytes(
             words = words8[(at[:count] + 32 * step)[:, None] + _LANE_OFFSETS]
             _round(lanes[:count], words)
         h[order] = _merge_lanes(lanes)
-        position[order] += counts << 5
+        tail_starts = starts + (lengths & ~31)
+    else:
+        tail_starts = starts
     h += lengths.astype(np.uint64)
-
     tail = lengths & 31
-    for word in range(3):  # 8-byte words
-        which = np.flatnonzero(tail >= 8 * (word + 1))
-        if which.size == 0:
+
+    # 8-byte words: each word's values are a subset of the previous word's
+    aligned8 = _aligned(data, "<u8", tail_starts)
+    rows, tails, at = None, tail, tail_starts if aligned8 is None else tail_starts >> 3
+    for word in range(3):
+        rows, (tails, at) = _narrow(rows, tails >= 8 * (word + 1), tails, at)
+        if rows is not None and rows.size == 0:
             break
-        part = h[which]
-        part ^= _round(np.zeros_like(part), words8[position[which]])
+        if aligned8 is None:
+            words = words8[at + 8 * word]
+        else:
+            words = aligned8[at + word]
+        part = h if rows is None else h[rows]
+        part ^= _round_zero(words)
         _rotl(part, 27)
         part *= _P1
         part += _P4
-        h[which] = part
-        position[which] += 8
+        if rows is not None:
+            h[rows] = part
 
-    which = np.flatnonzero(lengths & 4)  # one 4-byte word
-    if which.size:
-        words4 = _unaligned(data, "<u4")
-        part = h[which]
-        part ^= words4[position[which]].astype(np.uint64) * _P1
+    rows, (at,) = _narrow(None, (tail & 4) != 0, tail_starts + (tail & 24))  # a 4-byte word
+    if rows is None or rows.size:
+        aligned4 = _aligned(data, "<u4", at)
+        if aligned4 is None:
+            k = _unaligned(data, "<u4")[at].astype(np.uint64)
+        else:
+            k = aligned4[at >> 2].astype(np.uint64)
+        k *= _P1
+        part = h if rows is None else h[rows]
+        part ^= k
         _rotl(part, 23)
         part *= _P2
         part += _P3
-        h[which] = part
-        position[which] += 4
+        if rows is not None:
+            h[rows] = part
 
-    rest = lengths & 3
-    for byte in range(3):  # single bytes
-        which = np.flatnonzero(rest > byte)
-        if which.size == 0:
+    rows, rests, at = None, tail & 3, tail_starts + (tail & 28)
+    for byte in range(3):  # single bytes: each byte's values are a subset of the previous
+        rows, (rests, at) = _narrow(rows, rests > byte, rests, at)
+        if rows is not None and rows.size == 0:
             break
-        part = h[which]
-        part ^= data[position[which] + byte].astype(np.uint64) * _P5
+        k = data[at + byte].astype(np.uint64)
+        k *= _P5
+        part = h if rows is None else h[rows]
+        part ^= k
         _rotl(part, 11)
         part *= _P1
-        h[which] = part
+        if rows is not None:
+            h[rows] = part
     return _fmix(h)
+
+
+def _narrow(
+    rows: np.ndarray | None, keep: np.ndarray, *columns: np.ndarray
+) -> tuple[np.ndarray | None, tuple[np.ndarray, ...]]:
+    """The rows (None: all of them) where ``keep``, and ``columns`` (aligned with ``rows``)
+    restricted to them; nothing is copied when every row is kept."""
+    kept = np.count_nonzero(keep)
+    if kept == keep.size:
+        return rows, columns
+    picked = np.flatnonzero(keep) if kept else np.empty(0, dtype=np.intp)
+    narrowed = tuple(column[picked] for column in columns)
+    return (picked if rows is None else rows[picked]), narrowed
 
 
 def _stripe_rounds(words8: np.ndarray, start: int, stripes: int, lanes: list[int]) -> list[int]:
@@ -512,7 +626,7 @@ def _merge_lanes(lanes: np.ndarray) -> np.ndarray:
     for lane, bits in enumerate((1, 7, 12, 18)):
         h += _rotl(lanes[:, lane].copy(), bits)
     for lane in range(4):
-        h ^= _round(np.zeros_like(h), lanes[:, lane])
+        h ^= _round_zero(lanes[:, lane])
         h *= _P1
         h += _P4
     return h

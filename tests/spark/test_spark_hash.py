@@ -14,6 +14,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_explore.scan import spark_hash
 from spark_explore.scan.spark_hash import (
     SPARK_SEED,
     hash_array,
@@ -181,6 +182,36 @@ def test_dictionary_and_chunked_arrays(spark_hashes) -> None:
     _check(hash_array(chunked), expected)
     _check(hash_array(pa.nulls(3, pa.int64())), [SPARK_SEED] * 3)
     _check(hash_array(pa.array([], pa.string())), [])
+
+
+@pytest.mark.parametrize("name", ["string", "binary"])
+def test_repeated_values_hashed_once_each(spark_hashes, name) -> None:
+    """Long arrays of few distinct values are hashed through dictionary_encode, once per
+    distinct value; nulls, empty and long values, slices and offsets as everywhere else."""
+    (_, arrow_types, values), expected = CASES[name], spark_hashes[name]
+    picks = RNG.integers(0, len(values), 20_000)
+    want = [expected[i] for i in picks]
+    for arrow_type in arrow_types:
+        array = pa.array([values[i] for i in picks], arrow_type)
+        assert spark_hash._worth_encoding(array) and spark_hash._worth_encoding(array[5:])
+        _check(hash_array(array), want)
+        _check(hash_array(array[5:]), want[5:])
+        _check(hash_array(pa.chunked_array([array[:7], array[7:]])), want)
+        seeds = np.full(len(array), SPARK_SEED, dtype=np.int64)  # per-row seeds: every value
+        _check(hash_array(array[3:], seeds[3:]), want[3:])
+
+
+@pytest.mark.parametrize("length", [2, 16, 31, 40, 70])
+def test_nulls_among_values_of_one_length(spark_hashes, length) -> None:
+    """Values of one length with nulls among them: every tail step applies to all values, and
+    the words of values at multiples of 8 bytes are read as aligned words."""
+    values, expected = CASES["string"][2], spark_hashes["string"]
+    index = values.index(_text(length))
+    picks = RNG.choice([0, index], 3000)
+    array = pa.array([values[i] for i in picks], pa.string())
+    want = [expected[i] for i in picks]
+    _check(hash_array(array), want)
+    _check(hash_array(array[1:-1]), want[1:-1])
 
 
 MIXED = T.StructType(
