@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -14,19 +15,17 @@ import pyarrow.compute as pc
 from spark_explore.errors import InvalidArgumentError
 from spark_explore.states import _algebra
 from spark_explore.states._codec import Fields
-from spark_explore.states._encoding import first_occurrences
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
 from spark_explore.states.grouped import (
+    DISTINCT_SKETCH_SIZE,
     FoldSummary,
     checked_cap,
     fold_summary,
     fold_union,
     key_hash,
-    kmv_hashes,
     kmv_union,
     reindex_counts,
-    sort_into_segments,
     with_other,
 )
 from spark_explore.states.strings import string_measures, string_value_counts
@@ -162,6 +161,9 @@ class MissingnessState(State):
             for slot in self.slots
         ]
         self._offsets = np.cumsum([0] + [len(values) for values in self._resolved])
+        # string sentinels can only be among the values of their lengths (in code points)
+        texts = [[len(v) for v in values if isinstance(v, str)] for values in self._resolved]
+        self._text_lengths = [(min(n, default=0), max(n, default=-1)) for n in texts]
         k, m = len(self.slots), len(self.moment_slots)
         self.rows = 0
         self._kinds = np.zeros((k, len(KINDS)), dtype=np.int64)
@@ -251,62 +253,93 @@ class MissingnessState(State):
         return tuple(bits[: len(self.slots)].astype(bool).tolist())
 
     def update(self, batch: Batch) -> None:
-        """Absorb a batch: column-wise Arrow/numpy kernels, one matrix product for the
-        co-missingness, one ``unique`` for the patterns and one co-moment reduction per
-        pattern present."""
+        """Absorb a batch: column-wise Arrow/numpy kernels, one pass over the rows' pattern
+        codes for the distinct patterns, one small matrix product over those for the
+        co-missingness, and the co-moments of the kept patterns' rows.
+
+        A slot without missing values leaves its mask column untouched, and a batch in
+        which every slot is missing in all rows or in none has a single pattern, found
+        from the counts alone.
+        """
         rows = batch.num_rows
         if rows == 0 or not self.slots:
             self.rows += rows
             return
+        k = len(self.slots)
         kinds = np.zeros_like(self._kinds)
         sentinel_hits = np.zeros_like(self._sentinel_counts)
-        missing = np.empty((rows, len(self.slots)), dtype=bool, order="F")
-        for j in range(len(self.slots)):
+        missing = np.zeros((rows, k), dtype=bool, order="F")
+        missed = np.zeros(k, dtype=np.int64)
+        for j in range(k):
             hits = sentinel_hits[self._offsets[j] : self._offsets[j + 1]]
-            self._count_slot(batch, j, kinds[j], hits, missing[:, j])
+            missed[j] = self._count_slot(batch, j, kinds[j], hits, missing[:, j])
         self.rows += rows
         self._kinds += kinds
         self._sentinel_counts += sentinel_hits
-        first, inverse = _distinct_rows(missing)
-        batch_counts = np.bincount(inverse, minlength=len(first))
-        masks = missing[first].astype(np.int64)
-        self._co_missing += masks.T @ (masks * batch_counts[:, None])
-        packed = np.packbits(missing[first], axis=1)
-        keys = [row.tobytes() for row in packed]
+        inverse: np.ndarray | None = None
+        if np.all((missed == 0) | (missed == rows)):
+            masks = (missed == rows)[None, :]
+            batch_counts = np.array([rows], dtype=np.int64)
+        else:
+            masks, inverse = _distinct_rows(missing, np.flatnonzero(missed))
+            batch_counts = np.bincount(inverse, minlength=len(masks))
+        ints = masks.astype(np.int64)
+        self._co_missing += ints.T @ (ints * batch_counts[:, None])
+        keys = [row.tobytes() for row in np.packbits(masks, axis=1)]
         target = self._relevel(keys)
-        buckets = with_other(target, len(self._patterns))[inverse]
-        self._pattern_counts += np.bincount(buckets, minlength=len(self._patterns) + 1)
-        hashes = kmv_hashes([_tag(key) for key in keys])
-        self._pattern_hashes = kmv_union(self._pattern_hashes, hashes)
+        np.add.at(self._pattern_counts, target, batch_counts)
+        hashes = np.unique(np.array([_pattern_hash(key) for key in keys], dtype=np.uint64))
+        self._pattern_hashes = kmv_union(self._pattern_hashes, hashes[:DISTINCT_SKETCH_SIZE])
         if self.moment_slots:
-            self._absorb_moments(batch, missing, buckets)
+            inf = kinds[self._moment_index, 2] + kinds[self._moment_index, 3] > 0
+            self._absorb_moments(batch, masks, target, inverse, inf)
 
     def _count_slot(
         self, batch: Batch, j: int, counts: np.ndarray, hits: np.ndarray, missing: np.ndarray
-    ) -> None:
-        """Add slot ``j``'s kinds to ``counts`` and its sentinels to ``hits``, and write its
-        missing mask into ``missing`` (all in place)."""
+    ) -> int:
+        """Add slot ``j``'s kinds to ``counts`` and its sentinels to ``hits``, write its
+        missing mask into ``missing`` (all in place, ``missing`` starting all False), and
+        return the number of missing values.
+
+        A numeric sentinel is compared with the values only when it lies between the
+        batch's smallest and largest value, and NaN and infinities are looked for only
+        when those extremes show some.
+        """
         slot = self.slots[j]
-        array = batch.column(slot)
-        if pa.types.is_dictionary(array.type):
-            array = array.dictionary_decode()
+        raw = batch.column(slot)
+        array = raw.dictionary_decode() if pa.types.is_dictionary(raw.type) else raw
         kind = array.type
-        missing[:] = batch.nulls(slot)
+        nulls = raw.null_count
+        if nulls:
+            _null_mask(raw, missing)
         counts[0] += array.null_count
         sentinels = self._resolved[j]
         if _is_numeric(kind):
             values = batch.floats(slot)
-            nan = np.isnan(values) & ~missing
-            counts[1] += np.count_nonzero(nan)
-            counts[2] += np.count_nonzero(values == np.inf)
-            counts[3] += np.count_nonzero(values == -np.inf)
-            missing |= nan
-            for s, value in enumerate(sentinels):
-                if isinstance(value, float):
+            numbers = [(s, value) for s, value in enumerate(sentinels) if isinstance(value, float)]
+            # integer and decimal values are NaN exactly where they are null
+            floating = pa.types.is_floating(kind) or pa.types.is_dictionary(raw.type)
+            low = high = np.nan
+            if nulls == 0 and (floating or numbers):
+                low, high = values.min(), values.max()  # NaN if some value is
+            if floating and (nulls or np.isnan(low)):
+                np.logical_or(missing, np.isnan(values), out=missing)
+                counts[1] += np.count_nonzero(missing) - nulls
+            if np.isnan(low) and (floating or numbers):
+                low, high = np.fmin.reduce(values), np.fmax.reduce(values)
+            if high == np.inf:
+                counts[2] += np.count_nonzero(values == np.inf)
+            if low == -np.inf:
+                counts[3] += np.count_nonzero(values == -np.inf)
+            for s, value in numbers:
+                if low <= value <= high:
                     hit = values == value
-                    hits[s] += np.count_nonzero(hit)
-                    missing |= hit
-        elif slot in self.moment_slots:
+                    found = np.count_nonzero(hit)
+                    if found:
+                        hits[s] += found
+                        missing |= hit
+            return int(nulls + counts[1] + hits.sum())
+        if slot in self.moment_slots:
             raise InvalidArgumentError(
                 f"`MissingnessState` needs numeric columns in `numeric_slots`; slot `{slot}` "
                 f"is {kind}.",
@@ -314,15 +347,18 @@ class MissingnessState(State):
                 expected="integer, floating or decimal",
                 got=str(kind),
             )
-        elif _is_string(kind):
+        if _is_string(kind):
             if pa.types.is_string_view(kind):
                 array = array.cast(pa.large_string())
             lengths, blank = string_measures(batch, slot)
             counts[4] += np.count_nonzero(lengths == 0)
             counts[5] += blank
             texts = [(s, value) for s, value in enumerate(sentinels) if isinstance(value, str)]
-            if texts:
-                missing |= _string_sentinel_hits(batch, slot, array, texts, hits)
+            low, high = self._text_lengths[j]
+            if texts and np.any((lengths >= low) & (lengths <= high)):
+                if _string_sentinel_hits(batch, slot, array, texts, hits, missing):
+                    return int(nulls + hits.sum())
+        return nulls
 
     def _relevel(self, incoming: list[bytes]) -> np.ndarray:
         """Union the kept patterns with ``incoming``; return where the incoming ones go."""
@@ -341,18 +377,62 @@ class MissingnessState(State):
             self._patterns = patterns
         return theirs
 
-    def _absorb_moments(self, batch: Batch, missing: np.ndarray, buckets: np.ndarray) -> None:
-        values, finite = batch.float_matrix(self.moment_slots)
-        usable = finite & ~missing[:, self._moment_index]  # sentinel hits are not values
-        size = len(self._patterns) + 1
-        values, usable, present, starts = sort_into_segments(values, usable, buckets, size)
-        parts = _algebra.segment_comoments(values, usable, starts)
-        kept = present < len(self._patterns)  # the folded patterns' rows keep no moments
-        targets = present[kept]
-        mine = _algebra.CoMoments(*(field[targets] for field in self._comoments))
-        merged = _algebra.merge_comoments(mine, _algebra.CoMoments(*(p[kept] for p in parts)))
+    def _absorb_moments(
+        self,
+        batch: Batch,
+        masks: np.ndarray,
+        target: np.ndarray,
+        inverse: np.ndarray | None,
+        inf: np.ndarray,
+    ) -> None:
+        """Merge into each kept pattern the co-moments of its rows in the batch.
+
+        ``masks`` are the batch's distinct patterns, ``target`` where each is kept (or the
+        other bucket), ``inverse`` each row's pattern (None when there is one), and ``inf``
+        marks the moment slots with infinities in the batch.
+
+        The rows of the kept patterns are sorted by pattern (those of folded patterns are
+        left out), and within a pattern by which moment slots hold an infinity, so that in
+        each run of rows every slot is a value in all rows or in none; the runs are reduced
+        by :func:`_pattern_comoments`.
+        """
+        size = len(self._patterns)
+        if not (target < size).any():
+            return
+        matrix, _ = batch.float_matrix(self.moment_slots)
+        rows, m = matrix.shape
+        observed = np.zeros((size + 1, m), dtype=bool)
+        observed[target] = ~masks[:, self._moment_index]
+        buckets = np.full(rows, target[0]) if inverse is None else target[inverse]
+        signature, infinite = _infinity_signatures(matrix, np.flatnonzero(inf))
+        order = None
+        if inverse is not None or signature is not None:
+            key = buckets if signature is None else buckets * len(infinite) + signature
+            order = np.argsort(_narrow(key), kind="stable")
+            order = order[: np.count_nonzero(buckets < size)]  # the other bucket sorts last
+            buckets = buckets[order]
+            signature = None if signature is None else signature[order]
+        change = np.diff(buckets) != 0
+        if signature is not None:
+            change |= np.diff(signature) != 0
+        starts = np.concatenate([[0], np.flatnonzero(change) + 1])
+        sizes = np.diff(np.append(starts, len(buckets)))
+        run_patterns = buckets[starts]
+        usable = observed[run_patterns]
+        if signature is not None:
+            usable &= ~infinite[signature[starts]]
+        groups = np.concatenate([[0], np.flatnonzero(np.diff(run_patterns)) + 1])
+        values = matrix if order is None else _gathered(matrix, order)
+        parts = _pattern_comoments(values, usable, sizes, groups, own=order is not None)
+        if parts is None:  # a sum overflows: the reduction that rescales it
+            values = matrix if order is None else _gathered(matrix, order)
+            usable_rows = _spread(usable, sizes) & np.isfinite(values)
+            parts = _algebra.segment_comoments(values, usable_rows, starts[groups])
+        patterns = run_patterns[groups]
+        mine = _algebra.CoMoments(*(field[patterns] for field in self._comoments))
+        merged = _algebra.merge_comoments(mine, parts)
         for field, value in zip(self._comoments, merged):
-            field[targets] = value
+            field[patterns] = value
 
     def _absorb_comoments(self, i: int, part: _algebra.CoMoments) -> None:
         mine = _algebra.CoMoments(*(field[i] for field in self._comoments))
@@ -484,11 +564,29 @@ def _is_string(kind: pa.DataType) -> bool:
     )
 
 
+def _null_mask(array: pa.Array, out: np.ndarray) -> None:
+    """Write where ``array`` is null into ``out``, from its validity bitmap when it has one
+    (unpacking the bits is several times faster than converting ``is_null``); null, union
+    and run-end encoded arrays have none."""
+    validity = array.buffers()[0]
+    if validity is None:
+        out[:] = np.asarray(array.is_null())
+        return
+    bits = np.frombuffer(validity, dtype=np.uint8)
+    valid = np.unpackbits(bits, count=array.offset + len(array), bitorder="little")
+    np.equal(valid[array.offset :], 0, out=out)
+
+
 def _string_sentinel_hits(
-    batch: Batch, slot: str, array: pa.Array, texts: list[tuple[int, str]], hits: np.ndarray
-) -> np.ndarray:
-    """Mask of the values equal to one of the string sentinels ``(index, text)``; adds each
-    sentinel's count to ``hits[index]`` (in place).
+    batch: Batch,
+    slot: str,
+    array: pa.Array,
+    texts: list[tuple[int, str]],
+    hits: np.ndarray,
+    missing: np.ndarray,
+) -> bool:
+    """Count the string sentinels ``(index, text)`` into ``hits[index]`` and mark the values
+    equal to one of them in ``missing`` (both in place); return whether the batch holds any.
 
     The sentinels are counted in the batch's value counts, which the frequent-items state
     computes anyway; only a batch that holds one of them is scanned row by row for the mask.
@@ -498,34 +596,168 @@ def _string_sentinel_hits(
     value_set = pa.array([text for _, text in texts], type=values.type)
     present = pc.is_in(values, value_set=value_set)
     if not pc.any(present).as_py():
-        return np.zeros(len(array), dtype=bool)
+        return False
     found = counts.field("counts").filter(present).to_pylist()
     for value, count in zip(values.filter(present).to_pylist(), found):
         for s, text in texts:
             if value == text:
                 hits[s] += count
     value_set = value_set.cast(array.type)
-    return pc.is_in(array, value_set=value_set).fill_null(False).to_numpy(zero_copy_only=False)
+    mask = pc.is_in(array, value_set=value_set).fill_null(False)
+    np.logical_or(missing, mask.to_numpy(zero_copy_only=False), out=missing)
+    return True
 
 
-def _distinct_rows(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First row of each distinct row of a boolean matrix, and each row's index into them.
+#: Up to this many columns with missing values, the distinct patterns of a batch are found by
+#: counting their codes in a table of ``2**_COUNTED_BITS`` entries instead of hashing them.
+_COUNTED_BITS = 16
 
-    Up to 64 columns a row is one integer and Arrow's hash table finds the distinct ones
-    in one pass; wider rows are compared as packed bytes by a sort.
+
+def _distinct_rows(missing: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a boolean matrix, and each row's index into them.
+
+    ``columns`` lists the columns that hold a True (the others are all False and play no
+    part). Up to 64 of them a row is one integer, whose bits give the row back; the distinct
+    integers are counted in a table when there are few possible ones, else found by Arrow's
+    hash table in one pass. Wider rows are compared as packed bytes by a sort.
     """
-    if missing.shape[1] <= 64:
-        weights = np.left_shift(np.uint64(1), np.arange(missing.shape[1], dtype=np.uint64))
-        codes = np.zeros(missing.shape[0], dtype=np.uint64)
-        for j in np.flatnonzero(missing.any(axis=0)):
-            codes |= missing[:, j].astype(np.uint64) * weights[j]
-        _, first, inverse = first_occurrences(codes)
-        return first, inverse
-    packed = np.ascontiguousarray(np.packbits(missing, axis=1))
+    if len(columns) <= 64:
+        dtype = np.uint32 if len(columns) <= 32 else np.uint64
+        codes = np.zeros(missing.shape[0], dtype=dtype)
+        for bit, j in enumerate(columns.tolist()):
+            codes |= missing[:, j].view(np.uint8) << dtype(bit)
+        if len(columns) <= _COUNTED_BITS:  # few codes: counted in a table, no hashing
+            seen = np.bincount(codes, minlength=1 << len(columns)) > 0
+            distinct = np.flatnonzero(seen).astype(dtype)
+            inverse = (np.cumsum(seen) - 1)[codes]
+        else:
+            encoded = pc.dictionary_encode(pa.array(codes))
+            distinct, inverse = encoded.dictionary.to_numpy(), encoded.indices.to_numpy()
+        masks = np.zeros((len(distinct), missing.shape[1]), dtype=bool)
+        masks[:, columns] = (distinct[:, None] >> np.arange(len(columns), dtype=dtype)) & 1
+        return masks, inverse
+    packed = np.ascontiguousarray(np.packbits(missing[:, columns], axis=1))
     _, first, inverse = np.unique(
         packed.view(f"V{packed.shape[1]}").ravel(), return_index=True, return_inverse=True
     )
-    return first, inverse.reshape(-1)
+    return missing[first], inverse.reshape(-1)
+
+
+def _pattern_comoments(
+    values: np.ndarray, usable: np.ndarray, sizes: np.ndarray, groups: np.ndarray, own: bool
+) -> _algebra.CoMoments | None:
+    """Pairwise-complete co-moments of groups of runs of rows, in which each column counts
+    in all the rows of a run or in none: what
+    :func:`~spark_explore.states._algebra.segment_comoments` gives for the rows of each
+    group, up to rounding.
+
+    Parameters
+    ----------
+    values
+        ``(rows, m)`` Fortran-ordered float64, the rows of each run together and the runs of
+        each group together; overwritten when ``own``, else left as it is.
+    usable
+        ``(runs, m)``: whether a column's entries in a run count.
+    sizes
+        Rows of each run, every run holding a row.
+    groups
+        Increasing first run of each group, ``groups[0] == 0``.
+
+    Returns
+    -------
+    CoMoments or None
+        Shape ``(len(groups), m, m)``; None where the sum of a group's values overflows
+        float64 (the caller then rescales them with ``segment_comoments``).
+
+    Notes
+    -----
+    The shifted-data algorithm of :func:`~spark_explore.states._algebra.batch_comoments`
+    ([1] section 3): each column is shifted by its mean over the group's counting entries
+    (by the value itself where it is constant), then sums, sums of squares and cross
+    products of the shifted columns are taken per run, one matrix product per run, and
+    added up per group over the pairs of columns they count for. As a column counts in all
+    of a run or none, the pair counts come from the run sizes, and the entries that do not
+    count are set to zero once, before the first pass.
+
+    References
+    ----------
+    .. [1] T. F. Chan, G. H. Golub and R. J. LeVeque, "Algorithms for computing the sample
+       variance: analysis and recommendations", The American Statistician 37(3), 1983,
+       pp. 242-247.
+    """
+    runs, m = usable.shape
+    starts = np.cumsum(sizes) - sizes
+    if not usable.all():
+        if not own:
+            values, own = np.array(values, order="F"), True
+        np.copyto(values, 0.0, where=_spread(~usable, sizes))
+    d = values
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.add.reduceat(np.add.reduceat(d, starts, axis=0), groups, axis=0)
+        if not np.isfinite(sums).all():
+            return None
+        n_col = np.add.reduceat(usable * sizes[:, None], groups, axis=0).astype(np.float64)
+        low = np.where(usable, np.minimum.reduceat(d, starts, axis=0), np.inf)
+        high = np.where(usable, np.maximum.reduceat(d, starts, axis=0), -np.inf)
+        low = np.minimum.reduceat(low, groups, axis=0)
+        high = np.maximum.reduceat(high, groups, axis=0)
+        safe_n = np.where(n_col > 0, n_col, 1.0)
+        shift = np.where(n_col > 0, np.where(low == high, low, sums / safe_n), 0.0)
+        group_of_run = np.repeat(np.arange(len(groups)), np.diff(np.append(groups, runs)))
+        run_shift = shift[group_of_run] * usable  # entries that do not count stay zero
+        p_run = np.empty((runs, m, m))
+        if not own:
+            d = np.empty(values.shape, order="F")
+        for i, (lo, hi) in enumerate(zip(starts.tolist(), (starts + sizes).tolist())):
+            part = d[lo:hi]
+            np.subtract(values[lo:hi], run_shift[i], out=part)
+            p_run[i] = part.T @ part
+        s_run = np.add.reduceat(d, starts, axis=0)
+        q_run = np.einsum("rii->ri", p_run)
+        u = usable.astype(np.float64)
+        n = np.add.reduceat(sizes[:, None, None] * u[:, :, None] * u[:, None, :], groups)
+        s_ij = np.add.reduceat(s_run[:, :, None] * u[:, None, :], groups)
+        q_ij = np.add.reduceat(q_run[:, :, None] * u[:, None, :], groups)
+        p = np.add.reduceat(p_run, groups)
+        return _algebra._pairwise_comoments(shift, n, s_ij, q_ij, p)
+
+
+def _infinity_signatures(
+    matrix: np.ndarray, columns: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """For each row, a small code of which of ``columns`` hold an infinity there (0 for
+    none), and ``(codes, m)`` the columns of each code; None for no infinity at all."""
+    none = np.zeros((1, matrix.shape[1]), dtype=bool)
+    if not len(columns):
+        return None, none
+    hot = np.isinf(matrix[:, columns])
+    rows = np.flatnonzero(hot.any(axis=1))
+    if not len(rows):
+        return None, none
+    distinct, code = np.unique(hot[rows], axis=0, return_inverse=True)
+    signature = np.zeros(matrix.shape[0], dtype=np.intp)
+    signature[rows] = code.reshape(-1) + 1
+    infinite = np.zeros((len(distinct) + 1, matrix.shape[1]), dtype=bool)
+    infinite[1:, columns] = distinct
+    return signature, infinite
+
+
+def _narrow(keys: np.ndarray) -> np.ndarray:
+    """Sort keys as int16 where they fit, for which numpy's stable sort is a radix sort."""
+    return keys.astype(np.int16) if keys.max(initial=0) <= np.iinfo(np.int16).max else keys
+
+
+def _gathered(matrix: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """A Fortran-ordered copy of the rows ``order`` of a matrix."""
+    out = np.empty((len(order), matrix.shape[1]), order="F")
+    for j in range(matrix.shape[1]):
+        np.take(matrix[:, j], order, out=out[:, j], mode="clip")  # in range: no checks
+    return out
+
+
+def _spread(per_run: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """A ``(runs, k)`` array repeated row-wise ``sizes`` times, Fortran-ordered."""
+    return np.repeat(per_run.T, sizes, axis=1).T
 
 
 def _tag(pattern: bytes) -> bytes:
@@ -536,9 +768,16 @@ def _popcount(pattern: bytes) -> int:
     return int.from_bytes(pattern, "big").bit_count()
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _pattern_hash(pattern: bytes) -> int:
+    """The 64-bit hash of a pattern, for its cap rank and the bottom-k sketch (cached: the
+    same patterns come back batch after batch)."""
+    return key_hash(_tag(pattern))
+
+
 def _pattern_rank(pattern: bytes) -> tuple[int, int, bytes]:
     """Cap rank of a pattern: fewer missing slots first, then by hash, ties by bytes."""
-    return (_popcount(pattern), key_hash(_tag(pattern)), pattern)
+    return (_popcount(pattern), _pattern_hash(pattern), pattern)
 
 
 def _pattern_order(pattern: bytes) -> tuple[int, bytes]:

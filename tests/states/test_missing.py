@@ -15,9 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spark_explore.errors import IncompatibleStatesError, InvalidArgumentError
+from spark_explore.states import _algebra
 from spark_explore.states.base import State
 from spark_explore.states.batch import Batch
-from spark_explore.states.missing import MissingnessState, _pattern_rank
+from spark_explore.states.missing import MissingnessState, _pattern_comoments, _pattern_rank
 
 RTOL = 1e-9
 MEASURES = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
@@ -305,3 +306,195 @@ def test_identity_purity_round_trip_and_pickle() -> None:
             np.testing.assert_array_equal(a.comoment, b.comoment)
     with pytest.raises(IncompatibleStatesError):
         left.merge(MissingnessState(("x", "s"), ("x",), sentinels={"*": [-2]}))
+
+
+def _is_missing(value: object, sentinels: list) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value in [s for s in sentinels if isinstance(s, str)]
+    number = float(value)  # type: ignore[arg-type]
+    return number != number or number in [s for s in sentinels if not isinstance(s, str)]
+
+
+def _check_against_rows(state: MissingnessState, batches: list[pa.Table], sentinels: list) -> None:
+    """Every count, the co-missingness, the patterns and each kept pattern's pairwise
+    co-moments of ``state`` against a row-by-row reference over the concatenated batches."""
+    table = pa.concat_tables(batches)
+    slots = state.slots
+    rows = table.to_pylist()
+    missing = np.array([[_is_missing(row[s], sentinels) for s in slots] for row in rows])
+    assert state.n == len(rows)
+    np.testing.assert_array_equal(state.co_missing(), missing.T.astype(int) @ missing)
+    counter = Counter(map(tuple, missing.tolist()))
+    kept = dict(state.patterns(None))
+    assert sum(kept.values()) + state.pattern_fold.rows == len(rows)
+    for mask, count in kept.items():
+        assert counter[mask] == count
+    for j, slot in enumerate(slots):
+        counts = state.counts(slot)
+        values = [row[slot] for row in rows]
+        assert counts["null"] == sum(v is None for v in values)
+        assert counts["missing"] == missing[:, j].sum()
+        floats = [float(v) for v in values if isinstance(v, float)]
+        assert counts["nan"] == sum(v != v for v in floats)
+        assert counts["posinf"] == floats.count(float("inf"))
+        assert counts["neginf"] == floats.count(float("-inf"))
+        for sentinel, hits in counts["sentinels"].items():
+            same = [
+                v
+                for v in values
+                if v is not None and isinstance(v, str) == isinstance(sentinel, str)
+            ]
+            assert hits == sum((v if isinstance(v, str) else float(v)) == sentinel for v in same)
+    x = np.array(
+        [[np.nan if row[s] is None else float(row[s]) for s in state.moment_slots] for row in rows]
+    ).reshape(len(rows), len(state.moment_slots))
+    for mask, cm in state.pattern_comoments():
+        block = x[(missing == np.array(mask)).all(axis=1)]
+        m = block.shape[1]
+        observed = [not mask[slots.index(s)] for s in state.moment_slots]
+        for i in range(m):
+            for j in range(m):
+                both = np.isfinite(block[:, i]) & np.isfinite(block[:, j])
+                both &= observed[i] and observed[j]
+                assert cm.n[i, j] == both.sum()
+                if not both.any():
+                    continue
+                xi, xj = block[both, i], block[both, j]
+                spread = max(np.abs(xi - xi.mean()).max(), np.abs(xj - xj.mean()).max(), 1e-300)
+                scale = both.sum() * spread * spread
+                assert abs(cm.mean[i, j] + cm.mean_lo[i, j] - xi.mean()) <= RTOL * (
+                    abs(xi.mean()) + spread
+                )
+                assert abs(cm.m2[i, j] - ((xi - xi.mean()) ** 2).sum()) <= RTOL * scale
+                want = ((xi - xi.mean()) * (xj - xj.mean())).sum()
+                assert abs(cm.c[i, j] - want) <= RTOL * scale
+
+
+def _column(rng: np.random.Generator, rows: int, null: float, **cells: float) -> np.ndarray:
+    """Normal values with shares ``null`` of None and ``cells`` of given values (nan, inf,
+    -999, ...) at random rows, as an object array."""
+    x = (rng.normal(size=rows) * 50 + 200).astype(object)
+    for value, share in cells.items():
+        x[rng.random(rows) < share] = float(value)
+    x[rng.random(rows) < null] = None
+    return x
+
+
+def test_batches_with_and_without_missing_values_match_the_rows() -> None:
+    rng = np.random.default_rng(3)
+    sentinels = [-999, "NA"]
+    slots = ("a", "b", "c", "s", "d")
+
+    def batch(rows: int, a: dict, b: dict, c: dict, texts: list[str], d_null: float) -> pa.Table:
+        return pa.table(
+            {
+                "a": pa.array(_column(rng, rows, **a).tolist(), pa.float64()),
+                "b": pa.array(_column(rng, rows, **b).tolist(), pa.float64()),
+                "c": pa.array(rng.integers(-1000, 1000, rows)).cast(pa.int32()),
+                "s": pa.array(rng.choice(texts, rows).tolist()),
+                "d": pa.array(
+                    [None if rng.random() < d_null else 1.5 for _ in range(rows)], pa.float64()
+                ),
+            }
+        )
+
+    none = {"null": 0.0}
+    batches = [
+        # nothing missing at all: one pattern, the plain co-moments
+        batch(500, none, none, none, ["x", "yy"], 0.0),
+        # one column entirely null, the others complete: still one pattern
+        batch(300, none, none, none, ["x", "yy"], 1.0),
+        # NaN beside null, infinities in a moment column, a numeric sentinel, and the
+        # string sentinel for the first time
+        batch(
+            2000,
+            {"null": 0.05, "nan": 0.05, "-999": 0.02},
+            {"null": 0.1, "inf": 0.03, "-inf": 0.01},
+            none,
+            ["x", "yy", "NA"],
+            0.3,
+        ),
+        batch(40, none, {"null": 0.0, "inf": 0.2}, none, ["x", "yy"], 0.0),
+    ]
+    batches[0] = batches[0].set_column(2, "c", pa.array(np.arange(500)).cast(pa.int32()))
+    state = MissingnessState(slots, ("a", "b", "c", "d"), sentinels={"*": sentinels})
+    for table in batches:
+        state.update(Batch(table))
+        _check_against_rows(state, batches[: batches.index(table) + 1], sentinels)
+    assert state.counts("s")["sentinels"]["NA"] > 0 and state.counts("c")["sentinels"][-999.0] > 0
+
+
+def test_patterns_beyond_the_cap_and_many_columns_with_missing_values() -> None:
+    rng = np.random.default_rng(4)
+    # 20 columns with missing values (beyond the table of codes) and 70 (beyond one word)
+    for k, max_patterns in ((20, 16), (70, 8)):
+        data = {f"c{j}": _column(rng, 400, null=0.02, nan=0.02) for j in range(k)}
+        table = pa.table({name: pa.array(x.tolist(), pa.float64()) for name, x in data.items()})
+        slots = tuple(data)
+        numeric = slots[:5]
+        state = MissingnessState(slots, numeric, max_patterns=max_patterns)
+        halves = [table.slice(0, 150), table.slice(150)]
+        for half in halves:
+            state.update(Batch(half))
+        _check_against_rows(state, halves, [])
+        assert state.pattern_fold.rows > 0 and len(state.patterns(None)) == max_patterns
+        whole = _state(table, slots, numeric, max_patterns=max_patterns)
+        assert whole.patterns(None) == state.patterns(None)
+
+
+def test_a_batch_holding_only_sentinels_and_dictionary_strings() -> None:
+    texts = pa.array(["NA", "a", "NA", None, "?", "bb"]).dictionary_encode()
+    data = {"s": texts, "x": pa.array([-999, 1, 2, None, 3, -999], pa.int64())}
+    sentinels = ["NA", "?", -999]
+    state = _state(data, ("s", "x"), ("x",), sentinels={"*": sentinels})
+    _check_against_rows(state, [pa.table(data)], sentinels)
+    assert state.counts("s")["sentinels"] == {"NA": 2, "?": 1, -999.0: 0}
+
+
+def test_sums_that_overflow_float64_and_the_batch_left_unchanged() -> None:
+    x = np.array([1.5e308, 1.6e308, 1.7e308, -1e308, 1.2e308, 1.7e308])
+    y = np.array([1.0, None, 3.0, 4.0, float("inf"), 6.0], dtype=object)
+    table = pa.table({"x": x, "y": pa.array(y.tolist(), pa.float64())})
+    batch = Batch(table)
+    before = batch.float_matrix(("x", "y"))[0].copy()
+    state = MissingnessState(("x", "y"), ("x", "y"))
+    state.update(batch)
+    np.testing.assert_array_equal(batch.float_matrix(("x", "y"))[0], before)
+    complete = dict(state.pattern_comoments())[(False, False)]
+    rows = np.array([0, 2, 3, 4, 5])
+    assert complete.n[0, 0] == 5 and complete.n[0, 1] == 4
+    assert complete.mean[0, 0] == pytest.approx((x[rows] / 8).mean() * 8, rel=1e-12)
+    assert complete.mean[1, 0] == pytest.approx(np.mean([1.0, 3.0, 4.0, 6.0]), rel=1e-12)
+
+
+@pytest.mark.parametrize("own", [True, False])
+def test_run_reduction_equals_segment_comoments(own: bool) -> None:
+    rng = np.random.default_rng(5)
+    sizes = np.array([5, 1, 7, 3, 9, 2, 40])
+    groups = np.array([0, 2, 3, 6])  # runs 0-1, 2, 3-5 and 6 make four groups
+    usable = rng.random((len(sizes), 5)) < 0.7
+    usable[:, 4] = True
+    rows = np.repeat(np.arange(len(sizes)), sizes)
+    values = rng.normal(size=(len(rows), 5)) * [1, 1e6, 1e-6, 1, 1] + [0, 1e8, 0, 0, 0]
+    values[:, 3] = 0.1  # constant: its M2 must come out exactly zero
+    values[:, 4] = 0.9999999 + np.arange(len(rows)) * 1e-8
+    left_out = ~usable[rows]
+    values[left_out] = rng.choice([np.nan, np.inf, -np.inf, -999.0], left_out.sum())
+    values = np.asfortranarray(values)
+    given = values.copy(order="F")
+    got = _pattern_comoments(given, usable, sizes, groups, own=own)
+    if not own:
+        np.testing.assert_array_equal(given, values)
+    starts = (np.cumsum(sizes) - sizes)[groups]
+    want = _algebra.segment_comoments(values, ~left_out, starts)
+    assert got is not None
+    np.testing.assert_array_equal(got.n, want.n)
+    spread = np.sqrt(np.einsum("gii->gi", want.m2) / np.maximum(np.einsum("gii->gi", want.n), 1))
+    scale = spread[:, :, None] * spread[:, None, :] * want.n
+    np.testing.assert_allclose(got.mean + got.mean_lo, want.mean + want.mean_lo, rtol=1e-14)
+    np.testing.assert_allclose(got.m2, want.m2, rtol=1e-12, atol=0)
+    assert np.all(np.abs(got.c - want.c) <= 1e-12 * scale)
+    seen = want.n[:, 3, 3] > 0
+    assert not got.m2[seen, 3, 3].any() and not got.c[seen, 3, 3].any()
