@@ -196,13 +196,12 @@ class FileProjection:
             if place.indices:  # null where any enclosing struct is null, as getField
                 values = pc.struct_field(values, list(place.indices))
             arrays.append(_slot_values(values, leaf.role, target))
-        key = hash_columns([*arrays, self.plan.config.seed])  # the seed as F.lit types it
-        hashed = {leaf.slot for leaf in self.plan.hashed_leaves}
-        hashes = [
-            pa.array(hash_array(array), pa.int64())
-            for leaf, array in zip(self.plan.leaves, arrays)
-            if leaf.slot in hashed
-        ]
+        columns = {leaf.slot: array for leaf, array in zip(self.plan.leaves, arrays)}
+        for leaf in self.plan.hashed_leaves:
+            columns[hash_slot_of(leaf)] = pa.array(hash_array(columns[leaf.slot]), pa.int64())
+        keyed = [columns[slot] for slot in self.plan.key_slots]
+        key = hash_columns([*keyed, self.plan.config.seed])  # the seed as F.lit types it
+        hashes = [columns[hash_slot_of(leaf)] for leaf in self.plan.hashed_leaves]
         names = [
             *(leaf.slot for leaf in self.plan.leaves),
             KEY_SLOT,

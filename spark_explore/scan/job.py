@@ -140,7 +140,13 @@ def project(df: DataFrame, plan: ScanPlan) -> tuple[DataFrame, int]:
     """
     leaf_columns = [_leaf_column(leaf) for leaf in plan.leaves]
     hashes = [F.xxhash64(F.col(leaf.slot)).alias(hash_slot_of(leaf)) for leaf in plan.hashed_leaves]
-    projected = df.select(*leaf_columns).select("*", _row_key(plan).alias(KEY_SLOT), *hashes)
+    leaves = [leaf.slot for leaf in plan.leaves]
+    hash_slots = [hash_slot_of(leaf) for leaf in plan.hashed_leaves]
+    projected = (
+        df.select(*leaf_columns)
+        .select("*", *hashes)
+        .select(*leaves, _row_key(plan).alias(KEY_SLOT), *hash_slots)
+    )
     return projected, _batch_rows(plan)
 
 
@@ -173,10 +179,11 @@ def _row_key(plan: ScanPlan) -> Column:
     """A 64-bit hash of the row's leaves and the seed: the sampler's random key.
 
     Derived from the values, not from partition ids, so the sample does not depend on how
-    the table is split; identical rows share a key.
+    the table is split; identical rows share a key. Each leaf enters in order, a string or
+    decimal leaf by its own 64-bit hash (already computed for its distinct count), which
+    spares hashing its bytes a second time with the row's running seed.
     """
-    slots = [F.col(leaf.slot) for leaf in plan.leaves]
-    return F.xxhash64(*slots, F.lit(plan.config.seed))
+    return F.xxhash64(*(F.col(slot) for slot in plan.key_slots), F.lit(plan.config.seed))
 
 
 def batch_conf(batch_rows: int) -> dict[str, str]:

@@ -100,6 +100,15 @@ class ScanPlan:
             if leaf.role == STRING or (leaf.role == NUMERIC and leaf.exact == "decimal")
         )
 
+    @property
+    def key_slots(self) -> tuple[str, ...]:
+        """The row key's arguments in order: each leaf's slot, or its hash slot for a hashed
+        leaf (whose bytes are then not hashed a second time with the row's running seed)."""
+        hashed = {leaf.slot for leaf in self.hashed_leaves}
+        return tuple(
+            hash_slot_of(leaf) if leaf.slot in hashed else leaf.slot for leaf in self.leaves
+        )
+
     def leaf(self, name: str) -> Leaf:
         for leaf in self.leaves:
             if leaf.name == name:
