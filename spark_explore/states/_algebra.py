@@ -35,7 +35,6 @@ report as undefined; such overflows raise no floating-point warnings.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -68,7 +67,10 @@ def two_sum(a: Array, b: Array) -> tuple[Array, Array]:
 
 
 def batch_moments(
-    values: Array, finite: Array, extremes: tuple[Array, Array] | None = None
+    values: Array,
+    finite: Array | None,
+    extremes: tuple[Array, Array] | None = None,
+    skipped: tuple[Array, Array] | None = None,
 ) -> Moments:
     """Moments of each column of a batch over its finite entries.
 
@@ -77,27 +79,40 @@ def batch_moments(
     values
         ``(rows, k)`` float64 matrix; Fortran order makes the column sums pairwise.
     finite
-        Boolean matrix of the same shape, True where a value counts.
+        Boolean matrix of the same shape, True where a value counts; None when
+        ``skipped`` is given and the entries that count are the finite ones.
     extremes
         The columns' finite minima and maxima, if the caller has them
         (:func:`finite_extremes`).
+    skipped
+        Row and column indices of the entries that do not count, in any order, if the
+        caller has them (:func:`skipped_entries` of ``finite``).
 
     Notes
     -----
     Corrected two-pass algorithm [1, eq. 1.7]: a first mean, then the residuals' mean as a
     correction, then the central sums of the corrected residuals. The residuals are formed
-    once and updated in place, as the batch matrix dominates the cost.
+    once in a copy of the batch and updated in place, as the batch matrix dominates the
+    cost. Instead of being masked on every pass, the skipped entries are overwritten with
+    zero while the values are summed and then with the signed zero masking would leave,
+    so every sum is bit for bit that of the masked residuals.
     """
-    n = finite.sum(axis=0).astype(np.float64)
+    rows, k = values.shape
+    row, col = skipped_entries(finite) if skipped is None else skipped
+    n = (rows - np.bincount(col, minlength=k)).astype(np.float64)
     safe_n = np.where(n > 0, n, 1.0)
-    d = np.where(finite, values, 0.0)
-    mean = _constant_or_mean(_means(d, safe_n), extremes or finite_extremes(values, finite))
+    d = np.array(values, dtype=np.float64, order="K")
+    if extremes is None:
+        extremes = finite_extremes(values, finite, _masked(d, row, col, k))
+    d[row, col] = 0.0
+    mean = _constant_or_mean(_means(d, safe_n), extremes)
     with np.errstate(over="ignore", invalid="ignore"):
         d -= mean
-        d *= finite
+        gone = (0.0 - mean) * 0.0  # a skipped entry's masked residual
+        d[row, col] = gone[col]
         mean_lo = _correction(_means(d, safe_n))
         d -= mean_lo
-        d *= finite
+        d[row, col] = ((gone - mean_lo) * 0.0)[col]
         d2 = d * d
         m2 = d2.sum(axis=0)
         d *= d2
@@ -106,6 +121,29 @@ def batch_moments(
         m4 = d2.sum(axis=0)
     mean, mean_lo = two_sum(mean, mean_lo)
     return Moments(n, mean, mean_lo, m2, m3, m4)
+
+
+def skipped_entries(finite: Array) -> tuple[Array, Array]:
+    """Row and column indices where a ``(rows, k)`` mask is False, column by column."""
+    rows = finite.shape[0]
+    found = [
+        (np.flatnonzero(~column), j)
+        for j, column in enumerate(finite.T)
+        if np.count_nonzero(column) < rows
+    ]
+    if not found:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    return (
+        np.concatenate([row for row, _ in found]),
+        np.concatenate([np.full(len(row), j, dtype=np.intp) for row, j in found]),
+    )
+
+
+def _masked(values: Array, row: Array, col: Array, k: int) -> Array:
+    """The columns where some skipped entry is not NaN (the ``masked`` of
+    :func:`finite_extremes`)."""
+    nan = np.isnan(values[row, col])
+    return np.bincount(col, minlength=k) != np.bincount(col[nan], minlength=k)
 
 
 def _means(d: Array, safe_n: Array, starts: Array | None = None) -> Array:
@@ -300,29 +338,34 @@ def _spread(per_segment: Array, sizes: Array) -> Array:
 
 
 def finite_extremes(
-    values: Array, finite: Array, masked: Array | None = None
+    values: Array, finite: Array | None, masked: Array | None = None
 ) -> tuple[Array, Array]:
     """Each column's smallest and largest value where ``finite`` holds (+inf and -inf where
-    it holds nowhere).
+    it holds nowhere); ``finite`` None stands for ``np.isfinite(values)``.
 
     ``masked`` marks the columns whose non-finite entries are not all NaN (infinities, or
     numbers the mask leaves out), if the caller knows them; they are reduced over the
-    masked entries, the others by ``nanmin`` and ``nanmax``.
+    masked entries, the others by ``fmin`` and ``fmax``, which skip NaN by themselves.
+    Without a mask, a column holding an infinity has an infinite ``fmin`` or ``fmax``,
+    so no count is needed to find it.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-        low = np.nanmin(values, axis=0, initial=np.inf)
-        high = np.nanmax(values, axis=0, initial=-np.inf)
+    low = np.fmin.reduce(values, axis=0, initial=np.inf)
+    high = np.fmax.reduce(values, axis=0, initial=-np.inf)
     if masked is None:
-        rows = values.shape[0]
-        masked = np.count_nonzero(finite, axis=0) != rows - np.count_nonzero(
-            np.isnan(values), axis=0
-        )
+        if finite is None:
+            masked = np.zeros(values.shape[1], dtype=bool)
+        else:
+            rows = values.shape[0]
+            masked = np.count_nonzero(finite, axis=0) != rows - np.count_nonzero(
+                np.isnan(values), axis=0
+            )
     masked = masked | np.isinf(low) | np.isinf(high)
     if masked.any():
         cols = np.flatnonzero(masked)
-        low[cols] = np.where(finite[:, cols], values[:, cols], np.inf).min(axis=0)
-        high[cols] = np.where(finite[:, cols], values[:, cols], -np.inf).max(axis=0)
+        part = values[:, cols]
+        kept = np.isfinite(part) if finite is None else finite[:, cols]
+        low[cols] = np.where(kept, part, np.inf).min(axis=0)
+        high[cols] = np.where(kept, part, -np.inf).max(axis=0)
     return low, high
 
 
@@ -398,35 +441,54 @@ class CoMoments(NamedTuple):
         return cls(z.copy(), z.copy(), z.copy(), z.copy(), z.copy())
 
 
-def batch_comoments(values: Array, finite: Array) -> CoMoments:
+def batch_comoments(
+    values: Array,
+    finite: Array | None,
+    skipped: tuple[Array, Array] | None = None,
+    extremes: tuple[Array, Array] | None = None,
+) -> CoMoments:
     """Pairwise-complete co-moments of a batch.
 
     Columns are first shifted by their own finite mean, so the one-pass expressions below
     only cancel the small differences between a column's mean and its pairwise mean
     (shifted-data algorithm, [1] section 3).
+
+    ``finite``, ``skipped`` and ``extremes`` are as in :func:`batch_moments`. As there, the skipped
+    entries of the shifted copy are overwritten instead of masked, with the signed zero
+    masking would leave, so the matrix products see bit for bit the masked residuals. The
+    pair counts are integers, exact in any order of summation: they are taken over the
+    rows that skip some entry only.
     """
-    k = values.shape[1]
+    rows, k = values.shape
     if k == 0:
         return CoMoments.zeros(0)
-    n_col = finite.sum(axis=0).astype(np.float64)
-    d = np.where(finite, values, 0.0)
-    shift = _constant_or_mean(
-        _means(d, np.where(n_col > 0, n_col, 1.0)), finite_extremes(values, finite)
-    )
+    row, col = skipped_entries(finite) if skipped is None else skipped
+    n_col = (rows - np.bincount(col, minlength=k)).astype(np.float64)
+    d = np.array(values, dtype=np.float64, order="K")
+    if extremes is None:
+        extremes = finite_extremes(values, finite, _masked(d, row, col, k))
+    d[row, col] = 0.0
+    shift = _constant_or_mean(_means(d, np.where(n_col > 0, n_col, 1.0)), extremes)
     with np.errstate(over="ignore", invalid="ignore"):
         d -= shift
-        d *= finite
+        d[row, col] = ((0.0 - shift) * 0.0)[col]
         p = d.T @ d
-        if finite.all():
-            rows = float(values.shape[0])
+        if not len(row):
             s = d.sum(axis=0)
             q = (d * d).sum(axis=0)
-            n = np.full((k, k), rows)
+            n = np.full((k, k), float(rows))
             s_ij = np.broadcast_to(s[:, None], (k, k))
             q_ij = np.broadcast_to(q[:, None], (k, k))
         else:
-            f = finite.astype(np.float64)
-            n = f.T @ f
+            if finite is None:
+                f = np.ones_like(d)
+                f[row, col] = 0.0
+            else:
+                f = finite.astype(np.float64)
+            some = np.zeros(rows, dtype=bool)
+            some[row] = True
+            g = f[some]
+            n = g.T @ g + float(rows - len(g))
             s_ij = d.T @ f
             q_ij = (d * d).T @ f
         return _pairwise_comoments(shift, n, s_ij, q_ij, p)

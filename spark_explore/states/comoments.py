@@ -47,9 +47,11 @@ class CoMomentState(State):
         """Absorb a batch: one ``(rows, k)`` matrix product per batch."""
         if not self.slots or batch.num_rows == 0:
             return
-        values, finite = batch.float_matrix(self.slots)
+        values = batch.float_values(self.slots)
+        skipped = batch.skipped(self.slots)
+        extremes = batch.finite_extremes(self.slots)
         self.comoments = _algebra.merge_comoments(
-            self.comoments, _algebra.batch_comoments(values, finite)
+            self.comoments, _algebra.batch_comoments(values, None, skipped, extremes)
         )
 
     def _merge_key(self) -> Any:

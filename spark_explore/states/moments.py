@@ -67,33 +67,40 @@ class MomentsState(State):
         """Absorb the batch's values of this state's slots (vectorised over columns)."""
         if not self.slots or batch.num_rows == 0:
             return
-        values, finite = batch.float_matrix(self.slots)
+        values = batch.float_values(self.slots)
+        row, col = batch.skipped(self.slots)
+        k = len(self.slots)
         null_counts = np.array([batch.column(s).null_count for s in self.slots])
-        nan = np.count_nonzero(np.isnan(values), axis=0)
-        infinite = batch.num_rows - np.count_nonzero(finite, axis=0) - nan
-        # the sign of infinities is looked up only in the columns that have some
-        posinf = np.zeros_like(infinite)
-        odd = np.flatnonzero(infinite)
-        posinf[odd] = np.count_nonzero(values[:, odd] == np.inf, axis=0)
-        with np.errstate(invalid="ignore"):
-            counts = {
-                "nan": nan - null_counts,
-                "posinf": posinf,
-                "neginf": infinite - posinf,
-                "zeros": np.count_nonzero(values == 0, axis=0),
-                "negatives": np.count_nonzero(values < 0, axis=0) - (infinite - posinf),
-            }
+        # NaN and infinities are told apart among the few entries that are not finite
+        odd = values[row, col]
+        nan = np.bincount(col[np.isnan(odd)], minlength=k)
+        posinf = np.bincount(col[odd == np.inf], minlength=k)
+        neginf = np.bincount(col[odd == -np.inf], minlength=k)
+        zeros = np.empty(k, dtype=np.int64)
+        negatives = np.empty(k, dtype=np.int64)
+        for j in range(k):
+            column = values[:, j]
+            zeros[j] = np.count_nonzero(column == 0)
+            negatives[j] = np.count_nonzero(column < 0)
+        counts = {
+            "nan": nan - null_counts,
+            "posinf": posinf,
+            "neginf": neginf,
+            "zeros": zeros,
+            "negatives": negatives - neginf,
+        }
         for name, value in counts.items():
             self.counts[name] += value
-        low, high = _algebra.finite_extremes(values, finite, infinite > 0)
+        low, high = batch.finite_extremes(self.slots)
         self.fmin = np.minimum(self.fmin, low)
         self.fmax = np.maximum(self.fmax, high)
-        batch_moments = _algebra.batch_moments(values, finite, (low, high))
+        batch_moments = _algebra.batch_moments(values, None, (low, high), (row, col))
         self.moments = _algebra.merge_moments(self.moments, batch_moments)
         for j, slot in enumerate(self.slots):
             if self.exact[j]:
-                low, high = _exact_extremes(batch.column(slot))
-                self._absorb_exact(j, low, high)
+                column = batch.column(slot)
+                low_j, high_j = _exact_extremes(column, values[:, j], low[j], high[j])
+                self._absorb_exact(j, low_j, high_j)
 
     def _absorb_exact(self, j: int, low: Any, high: Any) -> None:
         if low is None:
@@ -141,13 +148,32 @@ class MomentsState(State):
         return self.slots.index(slot)
 
 
-def _exact_extremes(array: pa.Array) -> tuple[Any, Any]:
-    """Exact minimum and maximum of an integer, decimal, date or timestamp array."""
+def _exact_extremes(
+    array: pa.Array, values: np.ndarray, low: float, high: float
+) -> tuple[Any, Any]:
+    """Exact minimum and maximum of an integer, decimal, date or timestamp array, given
+    its conversion to float64 ``values`` and their finite extremes ``low`` and ``high``.
+
+    Integers strictly between -2**53 and 2**53 convert to float64 exactly and larger ones
+    do not convert into that range, so integer extremes in it are the float64 ones. Else,
+    as the conversion never reverses the order of two values, the exact extremes are
+    among the entries whose float64 value is an extreme, and only those are compared.
+    """
+    if not low <= high:
+        return None, None  # all null
     kind = array.type
-    if pa.types.is_timestamp(kind) or pa.types.is_date(kind) or pa.types.is_duration(kind):
+    temporal = pa.types.is_timestamp(kind) or pa.types.is_date(kind) or pa.types.is_duration(kind)
+    if (temporal or pa.types.is_integer(kind)) and -_EXACT < low <= high < _EXACT:
+        return int(low), int(high)
+    if temporal:
         array = array.cast(pa.int64() if not pa.types.is_date32(kind) else pa.int32())
-    result = pc.min_max(array)
-    return result["min"].as_py(), result["max"].as_py()
+    smallest = pc.min(array.take(np.flatnonzero(values == low)))
+    largest = pc.max(array.take(np.flatnonzero(values == high)))
+    return smallest.as_py(), largest.as_py()
+
+
+#: Integers of smaller magnitude are exact in float64.
+_EXACT = 2.0**53
 
 
 def _text(value: Any) -> str:

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spark_explore.states import _algebra
 from spark_explore.states.base import State
-from spark_explore.states.batch import Batch
+from spark_explore.states.batch import Batch, to_float64
 from spark_explore.states.comoments import CoMomentState
 
 
@@ -96,3 +97,77 @@ def test_columns_near_the_float64_limits_are_correlated_or_undefined_never_zero(
     mean = state.comoments.mean + state.comoments.mean_lo
     want = sum(Fraction(float(v)) for v in matrix[:, 2]) / len(matrix)
     assert mean[2, 2] == pytest.approx(float(want), rel=1e-14)
+
+
+def _masked_batch_comoments(values: np.ndarray, finite: np.ndarray) -> _algebra.CoMoments:
+    """The shifted co-moments with every pass masked by ``finite`` and the pair counts as
+    a matrix product: what ``batch_comoments`` computes by overwriting the skipped
+    entries and counting over the rows that skip some."""
+    k = values.shape[1]
+    n_col = finite.sum(axis=0).astype(np.float64)
+    d = np.where(finite, values, 0.0)
+    low = np.where(finite, values, np.inf).min(axis=0)
+    high = np.where(finite, values, -np.inf).max(axis=0)
+    safe = np.where(n_col > 0, n_col, 1.0)
+    shift = _algebra._constant_or_mean(_algebra._means(d, safe), (low, high))
+    with np.errstate(over="ignore", invalid="ignore"):
+        d -= shift
+        d *= finite
+        p = d.T @ d
+        if finite.all():
+            s, q = d.sum(axis=0), (d * d).sum(axis=0)
+            n = np.full((k, k), float(values.shape[0]))
+            s_ij, q_ij = np.broadcast_to(s[:, None], (k, k)), np.broadcast_to(q[:, None], (k, k))
+        else:
+            f = finite.astype(np.float64)
+            n, s_ij, q_ij = f.T @ f, d.T @ f, (d * d).T @ f
+        return _algebra._pairwise_comoments(shift, n, s_ij, q_ij, p)
+
+
+def _awkward(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    rows = int(rng.choice([1, 2, 5, 400, 3000]))
+    x = rng.normal(rng.choice([0.0, 1e6, -2.0, 1e-300, 1e200]), 1.0, size=(rows, 4))
+    x[:, 1] = 0.5 * x[:, 0] + rng.normal(0, 1e-3, rows)
+    x[:, 2] = -7.0  # constant
+    if seed % 2:
+        x[rng.random(x.shape) < 0.1] = np.nan
+        x[rng.random(x.shape) < 0.01] = np.inf
+    if seed % 3 == 0:
+        x[:, 3] = np.nan
+    if seed % 4 == 0:
+        x[::2, 0], x[1::2, 0] = 1.7e308, -1.7e308
+    return np.asfortranarray(x) if seed % 5 else np.ascontiguousarray(x)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_batch_comoments_equal_the_masked_passes_bit_for_bit(seed: int) -> None:
+    x = _awkward(seed)
+    finite = np.isfinite(x)
+    reference = _masked_batch_comoments(x, finite)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        given_mask = _algebra.batch_comoments(x, finite)
+        listed = _algebra.batch_comoments(x, None, _algebra.skipped_entries(finite))
+    for got in (given_mask, listed):
+        for field, a, b in zip(reference._fields, got, reference):
+            assert np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes(), field
+
+
+def test_update_equals_the_masked_passes_on_mixed_arrow_columns() -> None:
+    rng = np.random.default_rng(11)
+    rows = 700
+    columns = {
+        "x": pa.array(rng.normal(0, 1, rows), mask=rng.random(rows) < 0.1),
+        "i": pa.array(rng.integers(-9, 9, rows), pa.int32(), mask=rng.random(rows) < 0.2),
+        "n": pa.array(rng.integers(0, 5, rows), pa.int64()),
+        "y": pa.array(np.where(rng.random(rows) < 0.02, np.inf, rng.normal(5, 2, rows))),
+    }
+    state = CoMomentState(tuple(columns))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        state.update(Batch(pa.RecordBatch.from_pydict(columns)))
+    x = np.asfortranarray(np.column_stack([to_float64(a) for a in columns.values()]))
+    reference = _masked_batch_comoments(x, np.isfinite(x))
+    for field, a, b in zip(reference._fields, state.comoments, reference):
+        assert a.tobytes() == b.tobytes(), field
