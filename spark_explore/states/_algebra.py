@@ -204,14 +204,9 @@ def segment_moments(values: Array, finite: Array, starts: Array) -> Moments:
     safe_n = np.where(n > 0, n, 1.0)
     mean_lo = _correction(_means(d, safe_n, starts))
     with np.errstate(over="ignore", invalid="ignore"):
-        d -= _spread(mean_lo, sizes)
+        d -= spread_rows(mean_lo, sizes)
         d *= finite
-        d2 = d * d
-        m2 = np.add.reduceat(d2, starts, axis=0)
-        d *= d2
-        m3 = np.add.reduceat(d, starts, axis=0)
-        d2 *= d2
-        m4 = np.add.reduceat(d2, starts, axis=0)
+        m2, m3, m4 = _segment_power_sums(d, d * d, starts)
     mean, mean_lo = two_sum(mean, mean_lo)
     return Moments(n, mean, mean_lo, m2, m3, m4)
 
@@ -274,14 +269,20 @@ def segment_moments_in_place(
         mean_lo = _correction(_means(d, safe_n, starts))
         _subtract_segments(d, mean_lo, starts, sizes, d)
         d.reshape(-1, order="F")[at] = 0.0
-        d2 = np.multiply(d, d, out=values)
-        m2 = np.add.reduceat(d2, starts, axis=0)
-        d *= d2
-        m3 = np.add.reduceat(d, starts, axis=0)
-        d2 *= d2
-        m4 = np.add.reduceat(d2, starts, axis=0)
+        m2, m3, m4 = _segment_power_sums(d, np.multiply(d, d, out=values), starts)
     mean, mean_lo = two_sum(mean, mean_lo)
     return Moments(n, mean, mean_lo, m2, m3, m4)
+
+
+def _segment_power_sums(d: Array, d2: Array, starts: Array) -> tuple[Array, Array, Array]:
+    """Per-segment sums of the residuals ``d`` squared, cubed and to the fourth, given
+    ``d2 = d * d``; both are overwritten."""
+    m2 = np.add.reduceat(d2, starts, axis=0)
+    d *= d2
+    m3 = np.add.reduceat(d, starts, axis=0)
+    d2 *= d2
+    m4 = np.add.reduceat(d2, starts, axis=0)
+    return m2, m3, m4
 
 
 def _subtract_segments(
@@ -292,7 +293,7 @@ def _subtract_segments(
         for i, (lo, hi) in enumerate(zip(starts.tolist(), (starts + sizes).tolist())):
             np.subtract(a[lo:hi], per_segment[i], out=out[lo:hi])
     else:
-        np.subtract(a, _spread(per_segment, sizes), out=out)
+        np.subtract(a, spread_rows(per_segment, sizes), out=out)
 
 
 def _segment_residuals(
@@ -307,7 +308,7 @@ def _segment_residuals(
     extremes = segment_extremes(values, finite, starts)
     mean = _constant_or_mean(_means(d, np.where(n > 0, n, 1.0), starts), extremes)
     with np.errstate(over="ignore", invalid="ignore"):
-        d -= _spread(mean, sizes)
+        d -= spread_rows(mean, sizes)
         d *= finite
     return sizes, n, mean, d
 
@@ -332,7 +333,21 @@ def segment_extremes(values: Array, finite: Array, starts: Array) -> tuple[Array
     return low, high
 
 
-def _spread(per_segment: Array, sizes: Array) -> Array:
+def gather_rows(matrix: Array, order: Array, out: Array | None = None) -> Array:
+    """The rows ``order`` of a ``(rows, k)`` matrix, Fortran-ordered (into ``out`` if given).
+
+    Column by column with ``np.take(mode="wrap")``: the default mode buffers its output,
+    and fancy indexing of the whole matrix gathers row-major; both cost about a third more.
+    ``order`` must lie in range (the mode only spares the bounds check).
+    """
+    if out is None:
+        out = np.empty((len(order), matrix.shape[1]), dtype=matrix.dtype, order="F")
+    for j in range(matrix.shape[1]):
+        np.take(matrix[:, j], order, out=out[:, j], mode="wrap")
+    return out
+
+
+def spread_rows(per_segment: Array, sizes: Array) -> Array:
     """A ``(segments, k)`` array repeated row-wise ``sizes`` times, Fortran-ordered."""
     return np.repeat(per_segment.T, sizes, axis=1).T
 
@@ -491,7 +506,7 @@ def batch_comoments(
             n = g.T @ g + float(rows - len(g))
             s_ij = d.T @ f
             q_ij = (d * d).T @ f
-        return _pairwise_comoments(shift, n, s_ij, q_ij, p)
+        return pairwise_comoments(shift, n, s_ij, q_ij, p)
 
 
 def segment_comoments(values: Array, finite: Array, starts: Array) -> CoMoments:
@@ -531,10 +546,10 @@ def segment_comoments(values: Array, finite: Array, starts: Array) -> CoMoments:
             if partial[i]:
                 f = finite[lo:hi].astype(np.float64)
                 n[i], s_ij[i], q_ij[i] = f.T @ f, part.T @ f, (part * part).T @ f
-        return _pairwise_comoments(shift, n, s_ij, q_ij, p)
+        return pairwise_comoments(shift, n, s_ij, q_ij, p)
 
 
-def _pairwise_comoments(shift: Array, n: Array, s_ij: Array, q_ij: Array, p: Array) -> CoMoments:
+def pairwise_comoments(shift: Array, n: Array, s_ij: Array, q_ij: Array, p: Array) -> CoMoments:
     """Co-moments from sums over each pair's rows of data shifted by ``shift`` (per column):
     counts ``n``, sums ``s_ij`` and squares ``q_ij`` of column i, and cross products ``p``.
     Arrays are ``(..., k, k)``, ``shift`` is ``(..., k)``."""

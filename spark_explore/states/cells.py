@@ -22,7 +22,6 @@ from spark_explore.states.contingency import ContingencyState, _axis, _labels
 from spark_explore.states.grouped import (
     Fold,
     _reindex_moments,
-    batch_skipped,
     bucket_moments,
     with_other,
 )
@@ -159,9 +158,9 @@ class CellMomentsState(ContingencyState):
         shape = self._counts.shape
         sizes = np.bincount(cells, minlength=self._counts.size)
         self._counts += sizes.reshape(shape)
-        values, finite = batch.float_matrix((self.target_slot,))
-        skipped = batch_skipped(batch, (self.target_slot,))
-        part = bucket_moments(values, finite, cells, self._counts.size, sizes, skipped)
+        values = batch.float_values((self.target_slot,))
+        skipped = batch.skipped((self.target_slot,))
+        part = bucket_moments(values, None, cells, self._counts.size, sizes, skipped)
         self._moments = _algebra.merge_moments(
             self._moments, _algebra.Moments(*(field.reshape(shape) for field in part))
         )

@@ -248,67 +248,9 @@ def _reindex_moments(moments: _algebra.Moments, target: np.ndarray) -> _algebra.
     return result
 
 
-def sort_into_segments(
-    values: np.ndarray, finite: np.ndarray, buckets: np.ndarray, size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A batch's rows sorted so that each bucket's are contiguous, for ``segment_*``.
-
-    Parameters
-    ----------
-    values, finite
-        ``(rows, k)`` matrices of the batch.
-    buckets
-        Each row's bucket, ``0 <= bucket < size``.
-
-    Returns
-    -------
-    values, finite, present, starts
-        The matrices in a stable bucket order (unchanged when the batch holds one bucket),
-        the non-empty buckets in increasing order, and the first sorted row of each.
-    """
-    sizes = np.bincount(buckets, minlength=size)
-    present = np.flatnonzero(sizes)
-    starts = (np.cumsum(sizes) - sizes)[present]
-    if len(present) > 1:
-        narrow = buckets.astype(np.int16) if size <= np.iinfo(np.int16).max else buckets
-        order = np.argsort(narrow, kind="stable")  # a radix sort for 16-bit keys
-        values, finite = gather_rows(values, order), gather_rows(finite, order)
-    return values, finite, present, starts
-
-
-def gather_rows(matrix: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """The rows of a ``(rows, k)`` matrix in ``order``, Fortran-ordered, gathered by column."""
-    out = np.empty(matrix.shape, dtype=matrix.dtype, order="F")
-    for j in range(matrix.shape[1]):
-        out[:, j] = matrix[:, j][order]
-    return out
-
-
-def skipped_entries(finite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices where a ``(rows, k)`` mask is False, column by column."""
-    rows = finite.shape[0]
-    found = [
-        (np.flatnonzero(~column), j)
-        for j, column in enumerate(finite.T)
-        if np.count_nonzero(column) < rows
-    ]
-    if not found:
-        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    return (
-        np.concatenate([row for row, _ in found]),
-        np.concatenate([np.full(len(row), j, dtype=np.intp) for row, j in found]),
-    )
-
-
-def batch_skipped(batch: Batch, slots: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`skipped_entries` of a batch's :meth:`~Batch.float_matrix`, found once for all
-    the states that read those slots; treat the result as read-only."""
-    return batch.memo(("skipped", slots), lambda: skipped_entries(batch.float_matrix(slots)[1]))
-
-
 def bucket_moments(
     values: np.ndarray,
-    finite: np.ndarray,
+    finite: np.ndarray | None,
     buckets: np.ndarray,
     size: int,
     sizes: np.ndarray | None = None,
@@ -320,13 +262,14 @@ def bucket_moments(
     bucket) and the contiguous buckets are reduced together by
     :func:`~spark_explore.states._algebra.segment_moments_in_place`, so a bucket's moments
     are exactly those of its rows taken alone; empty buckets are the identity. ``sizes``
-    (``np.bincount(buckets, minlength=size)``) and ``skipped`` (:func:`skipped_entries`
-    of ``finite``) are taken from the caller if it has them.
+    (``np.bincount(buckets, minlength=size)``) and ``skipped`` (the entries where ``finite``
+    is False, as :meth:`Batch.skipped` lists them) are taken from the caller if it has
+    them; ``finite`` may then be None.
     """
     rows, columns = values.shape
     if sizes is None:
         sizes = np.bincount(buckets, minlength=size)
-    row, col = skipped_entries(finite) if skipped is None else skipped
+    row, col = _algebra.skipped_entries(finite) if skipped is None else skipped
     present = np.flatnonzero(sizes)
     out = [np.zeros((size, columns), dtype=np.float64) for _ in _algebra.Moments._fields]
     if not len(present):
@@ -337,8 +280,7 @@ def bucket_moments(
     if len(present) > 1:
         narrow = buckets.astype(np.int16) if size <= np.iinfo(np.int16).max else buckets
         order = np.argsort(narrow, kind="stable")  # a radix sort for 16-bit keys
-        for j in range(columns):  # column by column: "raise" (the default) would buffer
-            np.take(values[:, j], order, out=ordered[:, j], mode="wrap")
+        _algebra.gather_rows(values, order, out=ordered)
         if len(row):
             rank = np.empty(rows, dtype=np.intp)
             rank[order] = np.arange(rows)
@@ -496,7 +438,6 @@ class GroupedMomentsState(State):
         if self.give_up and too_many(self._levels, batch_levels, self.max_groups):
             self._abandon(extra_rows=batch.num_rows)
             return
-        values, finite = batch.float_matrix(self.value_slots)
         levels, own, incoming = fold_union(
             self._levels, batch_levels, self.max_groups, level_rank, level_order
         )
@@ -506,8 +447,9 @@ class GroupedMomentsState(State):
         sizes = np.bincount(buckets, minlength=size + 1)
         self._counts += sizes
         if self.value_slots:
-            skipped = batch_skipped(batch, self.value_slots)
-            part = bucket_moments(values, finite, buckets, size + 1, sizes, skipped)
+            values = batch.float_values(self.value_slots)
+            skipped = batch.skipped(self.value_slots)
+            part = bucket_moments(values, None, buckets, size + 1, sizes, skipped)
             self._moments = _algebra.merge_moments(self._moments, part)
         self._hashes = kmv_union(self._hashes, kmv_hashes([level_bytes(v) for v in batch_levels]))
 

@@ -399,7 +399,7 @@ class MissingnessState(State):
         size = len(self._patterns)
         if not (target < size).any():
             return
-        matrix, _ = batch.float_matrix(self.moment_slots)
+        matrix = batch.float_values(self.moment_slots)
         rows, m = matrix.shape
         observed = np.zeros((size + 1, m), dtype=bool)
         observed[target] = ~masks[:, self._moment_index]
@@ -422,11 +422,11 @@ class MissingnessState(State):
         if signature is not None:
             usable &= ~infinite[signature[starts]]
         groups = np.concatenate([[0], np.flatnonzero(np.diff(run_patterns)) + 1])
-        values = matrix if order is None else _gathered(matrix, order)
+        values = matrix if order is None else _algebra.gather_rows(matrix, order)
         parts = _pattern_comoments(values, usable, sizes, groups, own=order is not None)
         if parts is None:  # a sum overflows: the reduction that rescales it
-            values = matrix if order is None else _gathered(matrix, order)
-            usable_rows = _spread(usable, sizes) & np.isfinite(values)
+            values = matrix if order is None else _algebra.gather_rows(matrix, order)
+            usable_rows = _algebra.spread_rows(usable, sizes) & np.isfinite(values)
             parts = _algebra.segment_comoments(values, usable_rows, starts[groups])
         patterns = run_patterns[groups]
         mine = _algebra.CoMoments(*(field[patterns] for field in self._comoments))
@@ -690,7 +690,7 @@ def _pattern_comoments(
     if not usable.all():
         if not own:
             values, own = np.array(values, order="F"), True
-        np.copyto(values, 0.0, where=_spread(~usable, sizes))
+        np.copyto(values, 0.0, where=_algebra.spread_rows(~usable, sizes))
     d = values
     with np.errstate(over="ignore", invalid="ignore"):
         sums = np.add.reduceat(np.add.reduceat(d, starts, axis=0), groups, axis=0)
@@ -719,7 +719,7 @@ def _pattern_comoments(
         s_ij = np.add.reduceat(s_run[:, :, None] * u[:, None, :], groups)
         q_ij = np.add.reduceat(q_run[:, :, None] * u[:, None, :], groups)
         p = np.add.reduceat(p_run, groups)
-        return _algebra._pairwise_comoments(shift, n, s_ij, q_ij, p)
+        return _algebra.pairwise_comoments(shift, n, s_ij, q_ij, p)
 
 
 def _infinity_signatures(
@@ -745,19 +745,6 @@ def _infinity_signatures(
 def _narrow(keys: np.ndarray) -> np.ndarray:
     """Sort keys as int16 where they fit, for which numpy's stable sort is a radix sort."""
     return keys.astype(np.int16) if keys.max(initial=0) <= np.iinfo(np.int16).max else keys
-
-
-def _gathered(matrix: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """A Fortran-ordered copy of the rows ``order`` of a matrix."""
-    out = np.empty((len(order), matrix.shape[1]), order="F")
-    for j in range(matrix.shape[1]):
-        np.take(matrix[:, j], order, out=out[:, j], mode="clip")  # in range: no checks
-    return out
-
-
-def _spread(per_run: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """A ``(runs, k)`` array repeated row-wise ``sizes`` times, Fortran-ordered."""
-    return np.repeat(per_run.T, sizes, axis=1).T
 
 
 def _tag(pattern: bytes) -> bytes:

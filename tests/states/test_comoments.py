@@ -121,7 +121,7 @@ def _masked_batch_comoments(values: np.ndarray, finite: np.ndarray) -> _algebra.
         else:
             f = finite.astype(np.float64)
             n, s_ij, q_ij = f.T @ f, d.T @ f, (d * d).T @ f
-        return _algebra._pairwise_comoments(shift, n, s_ij, q_ij, p)
+        return _algebra.pairwise_comoments(shift, n, s_ij, q_ij, p)
 
 
 def _awkward(seed: int) -> np.ndarray:

@@ -24,7 +24,6 @@ from spark_explore.states.grouped import (
     GroupedMomentsState,
     bucket_moments,
     level_rank,
-    skipped_entries,
 )
 
 RTOL = 1e-9
@@ -311,7 +310,12 @@ def test_bucket_moments_equal_each_bucket_reduced_alone(levels: int, seed: int) 
     buckets[rng.integers(0, rows)] = used[0]
     got = bucket_moments(x, finite, buckets, size)
     again = bucket_moments(
-        x, finite, buckets, size, np.bincount(buckets, minlength=size), skipped_entries(finite)
+        x,
+        finite,
+        buckets,
+        size,
+        np.bincount(buckets, minlength=size),
+        _algebra.skipped_entries(finite),
     )
     for a, b in zip(got, again):
         np.testing.assert_array_equal(a, b)
