@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spark_explore.errors import EmptySourceError, SourceNotFoundError, SourceReadError
@@ -13,12 +15,15 @@ from spark_explore.readers.spark_errors import (
     is_missing_path,
     summary,
 )
-from spark_explore.readers.spec import Location
+from spark_explore.readers.spec import Location, is_hidden
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 _CSV_OPTIONS = {"header": "true", "inferSchema": "true"}
+_TEXT_FORMATS = ("csv", "json")
+#: the first bytes of the binary formats Spark reads, which it would read as text too
+_MAGIC = {b"PAR1": "parquet", b"ORC": "orc"}
 
 
 def read_files(spark: SparkSession, location: Location, fmt: str) -> Source:
@@ -47,6 +52,8 @@ def read_files(spark: SparkSession, location: Location, fmt: str) -> Source:
     SourceReadError
         The files cannot be read as ``fmt``.
     """
+    if fmt in _TEXT_FORMATS and location.local_path is not None:
+        _refuse_binary_files(location, fmt)
     reader = spark.read.format(fmt)
     if fmt == "csv":
         reader = reader.options(**_CSV_OPTIONS)
@@ -75,6 +82,40 @@ def read_files(spark: SparkSession, location: Location, fmt: str) -> Source:
         )
     files = tuple(df.inputFiles()) if fmt == "parquet" else None
     return Source(df=df, spec=location.spec, format=fmt, notes=tuple(notes), data_files=files)
+
+
+def _refuse_binary_files(location: Location, fmt: str) -> None:
+    """Refuse a local Parquet or ORC file asked to be read as CSV or JSON.
+
+    Spark's CSV reader takes any bytes, so a Parquet file read as CSV becomes one string
+    column named after its binary header instead of an error. The first data file's
+    leading bytes tell the two apart.
+    """
+    first = _first_data_file(location.local_path)
+    if first is None:
+        return
+    with open(first, "rb") as handle:
+        head = handle.read(4)
+    for magic, found in _MAGIC.items():
+        if head.startswith(magic):
+            raise SourceReadError(
+                f"{location.spec} holds {found} files ({first.name}), not {fmt}. Pass "
+                f"--format {found}, or leave --format out to detect it.",
+                path=location.spec,
+                format=fmt,
+            )
+
+
+def _first_data_file(path: Path | None) -> Path | None:
+    """The first data file of a local file or folder (hidden files skipped), or None."""
+    if path is None or path.is_file():
+        return path
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        for name in sorted(files):
+            if not is_hidden(name):
+                return Path(root) / name
+    return None
 
 
 def _read_error(exc: BaseException, location: Location, fmt: str) -> Exception:

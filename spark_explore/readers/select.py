@@ -103,8 +103,11 @@ def check_where(where: str | None) -> None:
 
 
 def _filter(df: DataFrame, where: str) -> DataFrame:
+    # In parentheses, a predicate cut short (``b > 50 AND``, ``b > 50 typo``) is a syntax
+    # error instead of ``b > 50`` with its last word read as an alias; the line breaks keep
+    # a trailing ``--`` comment from swallowing the closing parenthesis.
     try:
-        filtered = analysed(df.filter(where))
+        filtered = analysed(df.filter(f"(\n{where}\n)"))
     except SPARK_ERRORS as exc:
         raise InvalidFilterError(
             f"`where` {where!r} is not a valid filter on this table: {summary(exc)}",

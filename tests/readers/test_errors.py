@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.orc as orc
 import pyarrow.parquet as pq
 import pytest
 
@@ -88,12 +89,28 @@ def test_column_names_are_exact(spark, parquet_path):
 
 @pytest.mark.parametrize(
     "where",
-    ["age >", "nope > 1", "age + 1", "sum(age) > 1", "age > 1; DROP TABLE x", "   "],
+    [
+        "age >",
+        "nope > 1",
+        "age + 1",
+        "sum(age) > 1",
+        "age > 1; DROP TABLE x",
+        "   ",
+        "age > 1 AND",  # cut short: not the filter `age > 1` with an alias `AND`
+        "age > 1 OR",
+        "age > 1 typo",
+    ],
 )
 def test_invalid_filter(spark, parquet_path, where):
     with pytest.raises(InvalidFilterError) as info:
         open_source(spark, parquet_path, where=where)
     assert info.value.code == "INVALID_FILTER"
+
+
+def test_filter_with_a_trailing_comment(spark, parquet_path):
+    plain = open_source(spark, parquet_path, where="age > 30").df.count()
+    commented = open_source(spark, parquet_path, where="age > 30 -- adults only").df.count()
+    assert commented == plain == 1
 
 
 def test_unknown_format_name(spark, parquet_path):
@@ -142,3 +159,23 @@ def test_blank_table_spec(spark, table):
     with pytest.raises(InvalidArgumentError) as info:
         open_source(spark, table)
     assert info.value.code == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_parquet_read_as_text_is_refused(spark, parquet_path, tmp_path, fmt):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "_SUCCESS").write_text("")
+    pq.write_table(pq.read_table(parquet_path), folder / "part-0.parquet")
+    for path in (parquet_path, str(folder)):
+        with pytest.raises(SourceReadError) as info:
+            open_source(spark, path, fmt)
+        assert "holds parquet files (" in str(info.value)
+        assert "--format parquet" in str(info.value)
+
+
+def test_orc_read_as_csv_is_refused(spark, tmp_path):
+    path = tmp_path / "t.orc"
+    orc.write_table(pa.table({"a": [1, 2]}), path)
+    with pytest.raises(SourceReadError, match="holds orc files"):
+        open_source(spark, str(path), "csv")
