@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from spark_explore.config import ProfileOptions, ScanConfig
-from spark_explore.errors import EmptySourceError
+from spark_explore.errors import EmptySourceError, SourceReadError
 from spark_explore.protocols.base import ProtocolConfig, ProtocolContext
 from spark_explore.protocols.registry import run_protocols
 from spark_explore.scan.plan import ScanPlan, plan_from_schema
@@ -83,6 +83,20 @@ def profile(
     return _timed(plan, lambda: run_scan(df, plan, progress=progress))
 
 
+def _scan_read_by_spark(source: Source, plan: ScanPlan, progress: bool | None) -> StateBundle:
+    """Run the scan through Spark's reader; a data file it cannot read is bad input."""
+    from spark_explore.readers.spark_errors import SPARK_ERRORS, unreadable_file_message
+    from spark_explore.scan.job import run_scan
+
+    try:
+        return run_scan(source.df, plan, progress=progress)
+    except SPARK_ERRORS as exc:
+        message = unreadable_file_message(exc)
+        if message is None:
+            raise
+        raise SourceReadError(f"Cannot read {source.spec}: {message}", path=source.spec) from exc
+
+
 def _plan(df: DataFrame, config: ScanConfig | None) -> ScanPlan:
     if not df.columns:
         raise EmptySourceError("the table has no columns to profile.")
@@ -108,7 +122,7 @@ def profile_table(
     """
     from spark_explore.readers import open_source
     from spark_explore.scan.file_reader import choose_reader
-    from spark_explore.scan.job import run_file_scan, run_scan
+    from spark_explore.scan.job import run_file_scan
 
     source = open_source(
         spark,
@@ -122,7 +136,7 @@ def profile_table(
     reader = choose_reader(spark, source, plan, options.where)
     file_scan = reader.scan
     if file_scan is None:
-        result = _timed(plan, lambda: run_scan(source.df, plan, progress=progress))
+        result = _timed(plan, lambda: _scan_read_by_spark(source, plan, progress))
     else:
         result = _timed(plan, lambda: run_file_scan(spark, file_scan, plan, progress=progress))
     result.source = {

@@ -161,14 +161,21 @@ def run_profile(args: argparse.Namespace) -> int:
 
 
 def _check_output_outside_table(output: str, table: str) -> None:
-    """Refuse to write the profile among the table's own files (a local path)."""
+    """Refuse to write the profile among the table's own files (a local path): inside a
+    table folder, or beside a table file, where it would join the folder's data files."""
     source = Path(table)
     if not source.exists():
         return
-    target = Path(output).resolve()
-    if target == source.resolve() or source.resolve() in target.parents:
+    target, source = Path(output).resolve(), source.resolve()
+    if target == source or source in target.parents:
         raise InvalidArgumentError(
             f"`--output {output}` lies inside the table `{table}`; choose a folder outside it.",
+            got=output,
+        )
+    if source.is_file() and target == source.parent:
+        raise InvalidArgumentError(
+            f"`--output {output}` is the folder of the table's file `{source.name}`; the "
+            "profile would sit among the data files there. Choose another folder.",
             got=output,
         )
 

@@ -171,7 +171,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ScanConfig:
             loaded = yaml.safe_load(config_path.read_text()) or {}
         except FileNotFoundError:
             raise ConfigError(f"configuration file `{config_path}` does not exist.") from None
-        except (OSError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read configuration file `{config_path}`: {exc}") from None
         if not isinstance(loaded, dict) or not isinstance(loaded.get("scan", {}), dict):
             raise ConfigError(f"`{config_path}` must hold a mapping with a `scan:` section.")

@@ -88,7 +88,7 @@ def load_protocol_config(path: str | Path | None = None, **overrides: Any) -> Pr
     if config_path.exists():
         try:
             loaded = yaml.safe_load(config_path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read configuration file `{config_path}`: {exc}") from None
         section = loaded.get("protocols") or {} if isinstance(loaded, dict) else None
         if not isinstance(section, dict):

@@ -67,6 +67,20 @@ def summary(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def unreadable_file_message(exc: BaseException) -> str | None:
+    """The message of a ``FAILED_READ_FILE`` error (a data file Spark cannot read as the
+    table's schema says, e.g. files that disagree on a column's type), or None for others.
+
+    Raised while the scan runs, these come as a ``Py4JJavaError`` without a condition on
+    classic sessions, so the condition is also looked for in the message.
+    """
+    text = summary(exc)
+    start = text.find("[FAILED_READ_FILE")
+    if condition(exc).startswith("FAILED_READ_FILE") or start >= 0:
+        return text[max(start, 0) :]
+    return None
+
+
 def is_missing_path(exc: BaseException) -> bool:
     """Whether ``exc`` says that a path does not exist."""
     return condition(exc) in {"PATH_NOT_FOUND", "DELTA_PATH_DOES_NOT_EXIST"}

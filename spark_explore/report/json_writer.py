@@ -17,7 +17,7 @@ from typing import Any
 
 from spark_explore import __version__
 from spark_explore.api import ProfileResult
-from spark_explore.errors import OutputExistsError, OutputNotWritableError
+from spark_explore.errors import InvalidArgumentError, OutputExistsError, OutputNotWritableError
 
 SCHEMA_VERSION = "1.0"
 PROFILE_FILE = "profile.json"
@@ -55,11 +55,23 @@ def check_output(output: str | Path, overwrite: bool) -> Path:
 
     Raises
     ------
+    InvalidArgumentError
+        ``output`` is empty or a URL: the profile is written to a local (or mounted) folder.
     OutputExistsError
         ``output`` is a file, or holds a profile and ``overwrite`` is False.
     OutputNotWritableError
         Neither ``output`` nor its nearest existing parent folder can be written.
     """
+    text = str(output)
+    if not text.strip():
+        raise InvalidArgumentError("`--output` is empty; name the folder for the profile.")
+    if "://" in text:
+        raise InvalidArgumentError(
+            f"`--output {text}` is a URL; the profile is written with local file operations, "
+            "so give a folder path (on Databricks a mounted one such as /Volumes/... or "
+            "/dbfs/...).",
+            got=text,
+        )
     folder = Path(output)
     if folder.exists() and not folder.is_dir():
         raise OutputExistsError(f"`{folder}` exists and is not a folder.", path=str(folder))

@@ -6,6 +6,8 @@ import datetime as dt
 import json
 from decimal import Decimal
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import types as T
 
@@ -220,6 +222,9 @@ def test_malformed_config_file(spark, tmp_path, capsys) -> None:
     config.write_text("scan:\n  no_such_key: 1\n")
     assert _run("unused", tmp_path / "out", "--config", str(config)) == EXIT_BAD_INPUT
     assert "[INVALID_CONFIG]" in _error_line(capsys)
+    config.write_bytes(b"PAR1\x15\x80\x00 not text")  # a binary file passed by mistake
+    assert _run("unused", tmp_path / "out", "--config", str(config)) == EXIT_BAD_INPUT
+    assert "[INVALID_CONFIG] cannot read configuration file" in _error_line(capsys)
 
 
 @pytest.mark.parametrize(
@@ -259,6 +264,41 @@ def test_output_must_be_writable_and_outside_the_table(spark, tmp_path, capsys) 
     assert _run(str(path), path / "profile") == EXIT_BAD_INPUT
     assert "[INVALID_ARGUMENT]" in _error_line(capsys)
     assert not (path / "profile").exists()
+    part = next(path.glob("part-*.parquet"))
+    assert _run(str(part), path) == EXIT_BAD_INPUT  # beside the table's own file
+    assert "is the folder of the table's file" in _error_line(capsys)
+    assert not (path / "profile.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("output", "said"),
+    [
+        ("", "`--output` is empty"),
+        ("  ", "`--output` is empty"),
+        ("file:///tmp/spark-explore-out", "is a URL"),
+        ("s3://bucket/profile", "is a URL"),
+    ],
+)
+def test_output_must_be_a_local_folder(spark, tmp_path, capsys, monkeypatch, output, said):
+    path = tmp_path / "t"
+    spark.range(3).write.parquet(str(path))
+    monkeypatch.chdir(tmp_path)
+    assert _run(str(path), output) == EXIT_BAD_INPUT
+    line = _error_line(capsys)
+    assert "[INVALID_ARGUMENT]" in line and said in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]  # nothing written here
+
+
+def test_files_that_disagree_on_a_column_type(spark, tmp_path, capsys) -> None:
+    folder = tmp_path / "t"
+    folder.mkdir()
+    pq.write_table(pa.table({"a": [1, 2, 3], "b": [1.0, 2.0, 3.0]}), folder / "p0.parquet")
+    pq.write_table(pa.table({"a": ["x", "y"], "b": [1.0, 2.0]}), folder / "p1.parquet")
+    assert _run(str(folder), tmp_path / "out", "--reader", "spark") == EXIT_BAD_INPUT
+    line = _error_line(capsys)
+    assert "[SOURCE_UNREADABLE]" in line
+    assert "PARQUET_COLUMN_DATA_TYPE_MISMATCH" in line
+    assert not (tmp_path / "out" / "profile.json").exists()
 
 
 def test_protocol_settings_come_from_the_configuration(spark, tmp_path, capsys) -> None:
