@@ -52,6 +52,15 @@ def print_summary(document: dict[str, Any], file: TextIO | None = None) -> None:
     left_out = document.get("correlations", {}).get("left_out") or []
     if left_out:
         console.print(f"correlation matrix capped: {len(left_out)} numeric column(s) left out")
+    infinite = []
+    for name, column in document["columns"].items():
+        positive, negative = column.get("posinf_count") or 0, column.get("neginf_count") or 0
+        if positive or negative:
+            infinite.append(f"{name} (+inf {positive:,}, -inf {negative:,})")
+    if infinite:
+        console.print(
+            f"infinite values, left out of mean to max: {', '.join(infinite)}", markup=False
+        )
     for name, column in document["columns"].items():
         if column.get("not_profiled"):
             console.print(f"not profiled: {name}: {column['not_profiled']}")

@@ -147,6 +147,12 @@ def test_values_near_the_float64_limits(spark, tmp_path, capsys, caplog) -> None
     assert document["columns"]["w"]["std"] == pytest.approx(np.std(finite, ddof=1), rel=1e-12)
     assert failed_steps(document["protocols"]) == []
     assert "overflows float64" in document["protocols"]["normality"]["results"]["v"]["reason"]
+    # the console says that min and max leave the infinities out, and how many there are
+    table, output = str(tmp_path / "specials.parquet"), str(tmp_path / "shown")
+    assert main(["profile", "--table", table, "--output", output, "--protocols", "none"]) == 0
+    shown = capsys.readouterr().out
+    counts = f"v (+inf {np.isposinf(v).sum():,}, -inf {np.isneginf(v).sum():,})"
+    assert f"infinite values, left out of mean to max: {counts}" in " ".join(shown.split())
 
 
 def test_nested_temporal_and_binary_types(spark, tmp_path) -> None:
