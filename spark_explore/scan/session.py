@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from spark_explore.scan.session_options import check_session_options, probe_connect_server
+
 LOG_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "log4j2.properties"
 
 LOCAL_CONF = {
@@ -38,19 +40,33 @@ def get_session(
     app_name
         Application name shown by the cluster manager.
     master
-        Master URL for a new local session (``local[*]`` when None).
+        Master URL for a new session (``local[*]`` when None): ``local``, ``local[N]``,
+        ``local[*]``, ``local[N,F]``, ``local-cluster[W,C,M]``, ``spark://host:port``,
+        ``yarn`` or ``k8s://url``, as Spark accepts them.
     remote
-        A Spark Connect URL (``sc://host:port``, or ``local[2]`` to start a local Connect
-        server); takes precedence over ``master``.
+        A Spark Connect URL (``sc://host[:port][/;key=value...]``, port 15002 by default,
+        or ``local[2]`` to start a local Connect server). Not together with ``master``.
     conf
         Settings of a new local session that replace or add to :data:`LOCAL_CONF`.
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``master`` and ``remote`` are both given, or either has a form Spark does not
+        accept (see :func:`~spark_explore.scan.session_options.check_session_options`);
+        checked before any session is looked up or started.
+    ConnectServerUnreachableError
+        No server accepts a connection at the host and port of an ``sc://`` URL within
+        :data:`~spark_explore.scan.session_options.PROBE_TIMEOUT` seconds.
 
     Notes
     -----
     Under spark-submit (the JVM launched Python) and on Databricks a session is configured
     already, and neither ``master`` nor the local settings (``conf`` included) are applied.
     """
+    check_session_options(master, remote)
     if remote:
+        probe_connect_server(remote)
         return SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
     active = SparkSession.getActiveSession()
     if active is not None:
