@@ -185,6 +185,12 @@ def _protocol_names(requested: list[str] | None) -> list[str] | None:
         return None
     if requested == ["none"]:
         return []
+    if "none" in requested:
+        raise InvalidArgumentError(
+            "`--protocols none` runs no protocol, so it cannot be given with others: "
+            f"{[name for name in requested if name != 'none']}.",
+            got=requested,
+        )
     unknown = sorted(set(requested) - set(PROTOCOLS))
     if unknown:
         raise InvalidArgumentError(

@@ -251,8 +251,9 @@ def _check_named_columns(plan: ScanPlan) -> None:
         leaf = names.get(name)
         if leaf is None:
             raise ColumnNotFoundError(
-                f"`{option}` names `{name}`, which is not a column of the table; "
-                f"columns: {sorted(names)[:20]}.",
+                f"`{option}` names `{name}`, which is not among the profiled columns (a "
+                "column of the table left out by `columns` is not profiled); profiled: "
+                f"{sorted(names)[:20]}.",
                 column=name,
             )
         if option == "target" and leaf.role != NUMERIC:

@@ -220,6 +220,18 @@ def test_bad_options(spark, tmp_path, capsys, extra, code) -> None:
     assert f"[{code}]" in _error_line(capsys)
 
 
+def test_options_that_contradict_each_other(spark, tmp_path, capsys) -> None:
+    path = tmp_path / "t"
+    spark.createDataFrame([(1.0, 2.0, "a")], "x double, y double, s string").write.parquet(
+        str(path)
+    )
+    extra = ["--columns", "x", "y", "--group-columns", "s"]
+    assert _run(str(path), tmp_path / "o1", *extra) == EXIT_BAD_INPUT
+    assert "`s`, which is not among the profiled columns" in _error_line(capsys)
+    assert _run(str(path), tmp_path / "o2", "--protocols", "none", "outliers") == EXIT_BAD_INPUT
+    assert "cannot be given with others: ['outliers']" in _error_line(capsys)
+
+
 def test_malformed_config_file(spark, tmp_path, capsys) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("scan:\n  kll_k: [1, 2\n")
