@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -105,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = package_logger.level
     if getattr(args, "debug", False):  # protocol steps that fail log their traceback too
         package_logger.setLevel(logging.DEBUG)
+    stderr_handler = _root_handler_without_py4j()
     try:
         return run_profile(args)
     except SparkExploreError as exc:
@@ -118,6 +120,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     finally:
         package_logger.setLevel(level)
+        if stderr_handler is not None:
+            logging.getLogger().removeHandler(stderr_handler)
+
+
+def _root_handler_without_py4j() -> logging.Handler | None:
+    """Give the root logger, when nothing configured it, a handler like logging's last
+    resort (bare messages, warnings and above, on stderr) that drops Py4J's records.
+
+    Py4J logs a connection broken by Ctrl-C with its traceback through the root logger,
+    which without a handler would configure itself to print it; the interruption is
+    reported in one line instead. Returns the handler, or None where the application had
+    configured logging already.
+    """
+    root = logging.getLogger()
+    if root.handlers:
+        return None
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(lambda record: f"{os.sep}py4j{os.sep}" not in record.pathname)
+    root.addHandler(handler)
+    return handler
 
 
 def run_profile(args: argparse.Namespace) -> int:

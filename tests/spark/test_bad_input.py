@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from decimal import Decimal
 
 import pyarrow as pa
@@ -367,3 +368,23 @@ def test_a_python_worker_failure_names_the_worker_error(spark, tmp_path, capsys,
     assert line == (
         "failed: PythonException: ValueError: part-0.parquet: column `x` is int32 in this file"
     )
+
+
+def test_interrupt_is_one_line_whatever_py4j_logs(tmp_path, capsys, monkeypatch) -> None:
+    import spark_explore.cli as cli
+
+    # Py4J logs a connection broken by Ctrl-C through the root logger, from its own module
+    gateway = str(tmp_path / "site-packages" / "py4j" / "java_gateway.py")
+    broken = compile(
+        "import logging\n"
+        "try:\n    raise OSError('reentrant call')\n"
+        "except OSError:\n    logging.exception('Exception while sending command.')\n"
+        "raise KeyboardInterrupt\n",
+        gateway,
+        "exec",
+    )
+    monkeypatch.setattr(cli, "run_profile", lambda args: exec(broken, {}))
+    monkeypatch.setattr(logging.root, "handlers", [])  # as in a fresh interpreter
+    assert main(["profile", "--table", "t", "--output", str(tmp_path / "o")]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    assert logging.root.handlers == []
