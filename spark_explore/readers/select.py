@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -110,10 +111,21 @@ def _filter(df: DataFrame, where: str) -> DataFrame:
         filtered = analysed(df.filter(f"(\n{where}\n)"))
     except SPARK_ERRORS as exc:
         raise InvalidFilterError(
-            f"`where` {where!r} is not a valid filter on this table: {summary(exc)}",
+            f"`where` {where!r} is not a valid filter on this table: {_filter_error(exc)}",
             where=where,
         ) from exc
     return filtered
+
+
+def _filter_error(exc: BaseException) -> str:
+    """Spark's message, with positions in the parenthesised text told in the predicate's."""
+    text = summary(exc)
+    if "(line 3, pos" in text:  # at the closing parenthesis added around the predicate
+        return (
+            "[PARSE_SYNTAX_ERROR] the predicate ends before it is complete (an operator or a "
+            "word left at its end, or a parenthesis left open or closed too often)."
+        )
+    return re.sub(r"\(?line 2,? pos (\d+)\)?", r"(at character \1)", text)
 
 
 def _not_found(name: str, available: list[str]) -> ColumnNotFoundError:

@@ -107,6 +107,22 @@ def test_invalid_filter(spark, parquet_path, where):
     assert info.value.code == "INVALID_FILTER"
 
 
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ("age > 1 AND", "the predicate ends before it is complete"),
+        ("(age > 1", "the predicate ends before it is complete"),
+        ("age = = 1", "(at character 6)"),
+        ("age > 1 AND nope", "(at character 12)"),
+    ],
+)
+def test_filter_errors_point_into_the_predicate(spark, parquet_path, where, said):
+    with pytest.raises(InvalidFilterError) as info:
+        open_source(spark, parquet_path, where=where)
+    assert said in str(info.value)
+    assert "line 3" not in str(info.value) and "line 2" not in str(info.value)
+
+
 def test_filter_with_a_trailing_comment(spark, parquet_path):
     plain = open_source(spark, parquet_path, where="age > 30").df.count()
     commented = open_source(spark, parquet_path, where="age > 30 -- adults only").df.count()
