@@ -15,12 +15,12 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from spark_explore import __version__
 from spark_explore.config import READERS, ProfileOptions, load_config
-from spark_explore.errors import InvalidArgumentError, SparkExploreError
+from spark_explore.errors import ConfigError, InvalidArgumentError, SparkExploreError
 from spark_explore.protocols.base import load_protocol_config
 from spark_explore.protocols.registry import PROTOCOLS
 
@@ -149,17 +149,18 @@ def run_profile(args: argparse.Namespace) -> int:
     from spark_explore.report.json_writer import check_output, profile_document, write_profile
     from spark_explore.scan.session import get_session
 
-    scan = load_config(
-        args.config,
-        reservoir_size=args.reservoir_size,
-        max_comoment_columns=args.max_comoment_columns,
-        seed=args.seed,
-        group_columns=args.group_columns,
-        target=args.target,
-        reader=args.reader,
-    )
+    with _named_by_flags(args):
+        scan = load_config(
+            args.config,
+            reservoir_size=args.reservoir_size,
+            max_comoment_columns=args.max_comoment_columns,
+            seed=args.seed,
+            group_columns=args.group_columns,
+            target=args.target,
+            reader=args.reader,
+        )
+        protocol_config = load_protocol_config(args.config, alpha=args.alpha)
     protocol_names = _protocol_names(args.protocols)
-    protocol_config = load_protocol_config(args.config, alpha=args.alpha)
     options = ProfileOptions(
         table=args.table,
         output=args.output,
@@ -181,6 +182,31 @@ def run_profile(args: argparse.Namespace) -> int:
         print_summary(profile_document(result))
     print(f"wrote {path} ({result.rows:,} rows, {result.seconds:.1f} s)", file=sys.stderr)
     return 0
+
+
+#: configuration keys that command-line options set, by the options' names
+_FLAG_OF_KEY = {
+    "reservoir_size": "--sample-size",
+    "max_comoment_columns": "--max-corr-columns",
+    "seed": "--seed",
+    "alpha": "--alpha",
+}
+
+
+@contextlib.contextmanager
+def _named_by_flags(args: argparse.Namespace) -> Iterator[None]:
+    """Name the option, not only the configuration key, in errors about a value the
+    command line gave (``--sample-size -1`` is reported as `--sample-size`)."""
+    try:
+        yield
+    except ConfigError as exc:
+        message = exc.message
+        for key, flag in _FLAG_OF_KEY.items():
+            if getattr(args, key, None) is not None:
+                message = message.replace(f"`{key}`", f"`{flag}` (`{key}`)")
+        if message == exc.message:
+            raise
+        raise ConfigError(message, **exc.fields) from exc
 
 
 def _check_output_outside_table(output: str, table: str) -> None:

@@ -233,6 +233,19 @@ def test_options_that_contradict_each_other(spark, tmp_path, capsys) -> None:
     assert "cannot be given with others: ['outliers']" in _error_line(capsys)
 
 
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--sample-size", "-1"], "`--sample-size` (`reservoir_size`) must be"),
+        (["--max-corr-columns", "-3"], "`--max-corr-columns` (`max_comoment_columns`) must be"),
+        (["--alpha", "2"], "`--alpha` (`alpha`) must lie in (0, 1)"),
+    ],
+)
+def test_errors_name_the_option_given(tmp_path, capsys, extra, said) -> None:
+    assert _run("unused", tmp_path / "out", *extra) == EXIT_BAD_INPUT
+    assert said in _error_line(capsys)
+
+
 def test_malformed_config_file(spark, tmp_path, capsys) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("scan:\n  kll_k: [1, 2\n")
