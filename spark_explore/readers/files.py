@@ -128,6 +128,18 @@ def _read_error(exc: BaseException, location: Location, fmt: str) -> Exception:
             "'.' are ignored).",
             path=location.spec,
         )
+    if "PARQUET_TYPE_ILLEGAL" in summary(exc):  # the format is right, a column's type is not
+        hint = "Spark cannot read that column type; rewrite the column in a type it reads"
+        if "NANOS" in summary(exc):
+            hint += (
+                " (nanosecond timestamps as microseconds), or set "
+                "spark.sql.legacy.parquet.nanosAsLong=true to read them as integers"
+            )
+        return SourceReadError(
+            f"Cannot read {location.spec}: {summary(exc)}. {hint}.",
+            path=location.spec,
+            format=fmt,
+        )
     return SourceReadError(
         f"Cannot read {location.spec} as {fmt}: {summary(exc)}. Check the file or pass the "
         "right --format.",

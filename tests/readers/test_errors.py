@@ -195,3 +195,14 @@ def test_orc_read_as_csv_is_refused(spark, tmp_path):
     orc.write_table(pa.table({"a": [1, 2]}), path)
     with pytest.raises(SourceReadError, match="holds orc files"):
         open_source(spark, str(path), "csv")
+
+
+def test_nanosecond_timestamps_say_what_to_do(spark, tmp_path):
+    path = tmp_path / "ns.parquet"
+    stamps = pa.array([1, 2], pa.timestamp("ns"))
+    pq.write_table(pa.table({"t": stamps}), path, coerce_timestamps=None, version="2.6")
+    with pytest.raises(SourceReadError) as info:
+        open_source(spark, str(path))
+    message = str(info.value)
+    assert "TIMESTAMP(NANOS" in message and "nanosAsLong" in message
+    assert "--format" not in message
