@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,10 @@ def profile_document(result: ProfileResult) -> dict[str, Any]:
     }
 
 
+#: ``s3://``, ``file:///``, ``dbfs:/``: a scheme of two letters or more (``C:/`` is a drive)
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
 def check_output(output: str | Path, overwrite: bool) -> Path:
     """Check, before any scan, that ``output`` can receive a profile.
 
@@ -65,7 +70,7 @@ def check_output(output: str | Path, overwrite: bool) -> Path:
     text = str(output)
     if not text.strip():
         raise InvalidArgumentError("`--output` is empty; name the folder for the profile.")
-    if "://" in text:
+    if _URL_SCHEME.match(text):
         raise InvalidArgumentError(
             f"`--output {text}` is a URL; the profile is written with local file operations, "
             "so give a folder path (on Databricks a mounted one such as /Volumes/... or "

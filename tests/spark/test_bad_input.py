@@ -309,6 +309,7 @@ def test_output_must_be_writable_and_outside_the_table(spark, tmp_path, capsys) 
         ("  ", "`--output` is empty"),
         ("file:///tmp/spark-explore-out", "is a URL"),
         ("s3://bucket/profile", "is a URL"),
+        ("dbfs:/profiles/events", "is a URL"),
     ],
 )
 def test_output_must_be_a_local_folder(spark, tmp_path, capsys, monkeypatch, output, said):
