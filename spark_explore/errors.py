@@ -1,9 +1,11 @@
 """Exceptions and warnings raised by spark_explore.
 
-Every exception derives from :class:`SparkExploreError` and carries a stable ``code`` that
-callers and tests branch on; the message is for people and may change. Subclasses also
-inherit the matching builtin, so ``except ValueError`` keeps working for callers that do not
-know this package.
+Every exception about the input derives from :class:`SparkExploreError` and carries a stable
+``code`` that callers and tests branch on; the message is for people and may change. (A
+failure of the environment is not bad input: a Spark Connect server that cannot be reached
+raises :class:`spark_explore.scan.session_options.ConnectServerUnreachableError`, a
+``ConnectionError``.) Subclasses also inherit the matching builtin, so ``except ValueError``
+keeps working for callers that do not know this package.
 
 Bad arguments and unusable sources raise. Bad data (a constant column, a tiny group) does not:
 it produces a ``None`` statistic with a reason and, where a caller is computing directly on
