@@ -162,17 +162,10 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ScanConfig:
         The file is missing or malformed, or names an unknown key (in its ``scan:``
         section or at its top level).
     """
-    import yaml
-
     values: dict[str, Any] = {}
     config_path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     if path is not None or config_path.exists():
-        try:
-            loaded = yaml.safe_load(config_path.read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"configuration file `{config_path}` does not exist.") from None
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read configuration file `{config_path}`: {exc}") from None
+        loaded = read_config_file(config_path)
         if not isinstance(loaded, dict) or not isinstance(loaded.get("scan", {}), dict):
             raise ConfigError(f"`{config_path}` must hold a mapping with a `scan:` section.")
         check_sections(loaded, config_path)
@@ -191,6 +184,24 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ScanConfig:
     if "quantiles" in values:
         values["quantiles"] = tuple(float(q) for q in values["quantiles"])
     return ScanConfig(**values)
+
+
+def read_config_file(path: Path) -> Any:
+    """The parsed YAML of a configuration file (``{}`` when it is empty).
+
+    Raises
+    ------
+    ConfigError
+        The file does not exist, cannot be read, is not UTF-8 text or is not YAML.
+    """
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file `{path}` does not exist.") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read configuration file `{path}`: {exc}") from None
 
 
 def check_sections(loaded: dict[Any, Any], path: Path) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from spark_explore.columns import Leaf
-from spark_explore.config import DEFAULT_CONFIG_PATH, check_sections
+from spark_explore.config import DEFAULT_CONFIG_PATH, check_sections, read_config_file
 from spark_explore.errors import ConfigError
 from spark_explore.scan.plan import ScanPlan
 from spark_explore.states.bundle import StateBundle
@@ -81,15 +81,10 @@ def load_protocol_config(path: str | Path | None = None, **overrides: Any) -> Pr
         The section is not a mapping or names an unknown key, or the file has a top-level
         key other than its sections.
     """
-    import yaml
-
     values: dict[str, Any] = {}
     config_path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     if config_path.exists():
-        try:
-            loaded = yaml.safe_load(config_path.read_text()) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read configuration file `{config_path}`: {exc}") from None
+        loaded = read_config_file(config_path)
         section = loaded.get("protocols") or {} if isinstance(loaded, dict) else None
         if not isinstance(section, dict):
             raise ConfigError(f"`protocols:` in `{config_path}` must be a mapping.")
