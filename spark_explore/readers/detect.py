@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,15 +94,19 @@ def _format_of_files(location: Location, names: list[str], single: bool = False)
     )
 
 
-def _local_file_names(path: Path) -> list[str]:
-    """Names of the data files in a local folder, skipping hidden files and folders."""
-    names: list[str] = []
-    for _root, dirs, files in os.walk(path):
+def local_data_files(path: Path) -> Iterator[Path]:
+    """The data files in a local folder, in sorted order, skipping hidden files and folders
+    (those Spark ignores), one at a time so that a caller can stop early."""
+    for root, dirs, files in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
-        names.extend(f for f in sorted(files) if not is_hidden(f))
-        if len(names) >= _MAX_FILES_EXAMINED:
-            break
-    return names
+        for name in sorted(files):
+            if not is_hidden(name):
+                yield Path(root) / name
+
+
+def _local_file_names(path: Path) -> list[str]:
+    """Names of the first data files in a local folder, enough to tell its format."""
+    return [file.name for file in itertools.islice(local_data_files(path), _MAX_FILES_EXAMINED)]
 
 
 def _remote_has_delta_log(spark: SparkSession, location: Location) -> bool:

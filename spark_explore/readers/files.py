@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spark_explore.errors import EmptySourceError, SourceNotFoundError, SourceReadError
+from spark_explore.readers.detect import local_data_files
 from spark_explore.readers.source import Source
 from spark_explore.readers.spark_errors import (
     SPARK_ERRORS,
@@ -15,9 +14,11 @@ from spark_explore.readers.spark_errors import (
     is_missing_path,
     summary,
 )
-from spark_explore.readers.spec import Location, is_hidden
+from spark_explore.readers.spec import Location
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pyspark.sql import SparkSession
 
 _CSV_OPTIONS = {"header": "true", "inferSchema": "true"}
@@ -53,7 +54,7 @@ def read_files(spark: SparkSession, location: Location, fmt: str) -> Source:
         The files cannot be read as ``fmt``.
     """
     if fmt in _TEXT_FORMATS and location.local_path is not None:
-        _refuse_binary_files(location, fmt)
+        _refuse_binary_files(location.local_path, location.spec, fmt)
     reader = spark.read.format(fmt)
     if fmt == "csv":
         reader = reader.options(**_CSV_OPTIONS)
@@ -84,14 +85,14 @@ def read_files(spark: SparkSession, location: Location, fmt: str) -> Source:
     return Source(df=df, spec=location.spec, format=fmt, notes=tuple(notes), data_files=files)
 
 
-def _refuse_binary_files(location: Location, fmt: str) -> None:
+def _refuse_binary_files(path: Path, spec: str, fmt: str) -> None:
     """Refuse a local Parquet or ORC file asked to be read as CSV or JSON.
 
     Spark's CSV reader takes any bytes, so a Parquet file read as CSV becomes one string
     column named after its binary header instead of an error. The first data file's
     leading bytes tell the two apart.
     """
-    first = _first_data_file(location.local_path)
+    first = path if path.is_file() else next(local_data_files(path), None)
     if first is None:
         return
     with open(first, "rb") as handle:
@@ -99,23 +100,11 @@ def _refuse_binary_files(location: Location, fmt: str) -> None:
     for magic, found in _MAGIC.items():
         if head.startswith(magic):
             raise SourceReadError(
-                f"{location.spec} holds {found} files ({first.name}), not {fmt}. Pass "
+                f"{spec} holds {found} files ({first.name}), not {fmt}. Pass "
                 f"--format {found}, or leave --format out to detect it.",
-                path=location.spec,
+                path=spec,
                 format=fmt,
             )
-
-
-def _first_data_file(path: Path | None) -> Path | None:
-    """The first data file of a local file or folder (hidden files skipped), or None."""
-    if path is None or path.is_file():
-        return path
-    for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
-        for name in sorted(files):
-            if not is_hidden(name):
-                return Path(root) / name
-    return None
 
 
 def _read_error(exc: BaseException, location: Location, fmt: str) -> Exception:
