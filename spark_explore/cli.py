@@ -206,7 +206,7 @@ def _named_by_flags(args: argparse.Namespace) -> Iterator[None]:
                 message = message.replace(f"`{key}`", f"`{flag}` (`{key}`)")
         if message == exc.message:
             raise
-        raise ConfigError(message, **exc.fields) from exc
+        raise ConfigError(message, code=exc.code, **exc.fields) from exc
 
 
 def _check_output_outside_table(output: str, table: str) -> None:

@@ -120,11 +120,6 @@ def probe_connect_server(remote: str, timeout: float = PROBE_TIMEOUT) -> None:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
-    except socket.gaierror as exc:
-        reason = exc.strerror or str(exc)
-        raise ConnectServerUnreachableError(
-            f"cannot reach the Spark Connect server at {_endpoint(host, port)} ({reason})"
-        ) from exc
     except TimeoutError as exc:
         raise ConnectServerUnreachableError(
             f"cannot reach the Spark Connect server at {_endpoint(host, port)} "
